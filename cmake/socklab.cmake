@@ -1,0 +1,107 @@
+# socklab_lab(): registers a lab; socklab_finish() then builds every implementation of it.
+#
+# An implementation ("impl") is a tree of lab folders: labs/ (the skeletons), solutions/ (the
+# references), each mutant, or a student's submission. Every program goes to
+# build/IMPL/LAB/PROGRAM, and build/socklab-programs.json tells the harness where each is, so
+# that it never guesses a path.
+
+add_library(socklab_common STATIC common/cli.c common/addr.c common/stop.c)
+target_include_directories(socklab_common PUBLIC common)
+target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS})
+
+
+function(socklab_lab lab)
+  cmake_parse_arguments(PARSE_ARGV 1 L "" "" "PROGRAMS;SOURCES;LIBS")
+  set_property(GLOBAL APPEND PROPERTY SOCKLAB_LABS ${lab})
+  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS ${L_PROGRAMS})
+  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES ${L_SOURCES})
+  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_LIBS ${L_LIBS})
+endfunction()
+
+# Builds the programs of one lab from DIR as implementation IMPL.
+function(socklab_build_lab impl lab dir)
+  get_property(programs GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS)
+  get_property(sources GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES)
+  get_property(libs GLOBAL PROPERTY SOCKLAB_${lab}_LIBS)
+  string(MAKE_C_IDENTIFIER "${impl}" id)
+  set(lab_target ${id}-${lab})
+  add_custom_target(${lab_target})
+  set(entries "")
+  foreach(prog IN LISTS programs)
+    set(extra "")
+    foreach(src IN LISTS sources)
+      list(APPEND extra ${dir}/${src})
+    endforeach()
+    set(target ${lab_target}-${prog})
+    add_executable(${target} ${dir}/${prog}.c ${extra})
+    target_link_libraries(${target} PRIVATE socklab_common ${libs})
+    target_compile_options(${target} PRIVATE ${SOCKLAB_WARNINGS})
+    set_target_properties(${target} PROPERTIES
+      OUTPUT_NAME ${prog}
+      RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${impl}/${lab})
+    add_dependencies(${lab_target} ${target})
+    list(APPEND entries "\"${prog}\": \"$<TARGET_FILE:${target}>\"")
+  endforeach()
+  list(JOIN entries ", " entries)
+  set_property(GLOBAL APPEND PROPERTY SOCKLAB_MANIFEST
+      "{\"impl\": \"${impl}\", \"lab\": \"${lab}\", \"source\": \"${dir}\", \"target\": \"${lab_target}\", \"programs\": {${entries}}}")
+endfunction()
+
+# Builds every registered lab found in TREE as implementation IMPL. A lab missing from the
+# tree comes from FALLBACK, if given (a submission with only the labs a student changed).
+function(socklab_build_tree impl tree)
+  set(fallback "${ARGN}")
+  get_property(labs GLOBAL PROPERTY SOCKLAB_LABS)
+  foreach(lab IN LISTS labs)
+    if(EXISTS ${tree}/${lab})
+      socklab_build_lab(${impl} ${lab} ${tree}/${lab})
+    elseif(fallback AND EXISTS ${fallback}/${lab})
+      socklab_build_lab(${impl} ${lab} ${fallback}/${lab})
+    endif()
+  endforeach()
+endfunction()
+
+# Mutants: tests/mutants/LAB/NAME.patch is a mistake applied to a copy of solutions/LAB.
+function(socklab_build_mutants)
+  file(GLOB patches RELATIVE ${CMAKE_SOURCE_DIR}/tests/mutants
+       ${CMAKE_SOURCE_DIR}/tests/mutants/*/*.patch)
+  find_program(PATCH patch REQUIRED)
+  get_property(labs GLOBAL PROPERTY SOCKLAB_LABS)
+  foreach(rel IN LISTS patches)
+    get_filename_component(lab ${rel} DIRECTORY)
+    get_filename_component(name ${rel} NAME_WE)
+    if(NOT lab IN_LIST labs OR NOT EXISTS ${CMAKE_SOURCE_DIR}/solutions/${lab})
+      continue()
+    endif()
+    set(dir ${CMAKE_BINARY_DIR}/mutant-sources/${lab}/${name})
+    # Re-made whenever the solution or the patch changes (configure depends on both).
+    file(REMOVE_RECURSE ${dir})
+    file(COPY ${CMAKE_SOURCE_DIR}/solutions/${lab}/ DESTINATION ${dir})
+    execute_process(COMMAND ${PATCH} -s -p1 -d ${dir} -i ${CMAKE_SOURCE_DIR}/tests/mutants/${rel}
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "mutant ${rel} no longer applies to solutions/${lab}:\n${out}")
+    endif()
+    file(GLOB solution_files ${CMAKE_SOURCE_DIR}/solutions/${lab}/*)
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+                 ${CMAKE_SOURCE_DIR}/tests/mutants/${rel} ${solution_files})
+    socklab_build_lab(mutant/${lab}/${name} ${lab} ${dir})
+  endforeach()
+endfunction()
+
+function(socklab_finish)
+  if(SOCKLAB_SUBMISSION)
+    get_filename_component(tree ${SOCKLAB_SUBMISSION} ABSOLUTE)
+    socklab_build_tree(submission ${tree} ${CMAKE_SOURCE_DIR}/labs)
+  else()
+    socklab_build_tree(labs ${CMAKE_SOURCE_DIR}/labs)
+    if(EXISTS ${CMAKE_SOURCE_DIR}/solutions)
+      socklab_build_tree(solutions ${CMAKE_SOURCE_DIR}/solutions)
+      socklab_build_mutants()
+    endif()
+  endif()
+  get_property(manifest GLOBAL PROPERTY SOCKLAB_MANIFEST)
+  list(JOIN manifest ",\n  " body)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/socklab-programs.json
+       CONTENT "{\"source_dir\": \"${CMAKE_SOURCE_DIR}\", \"builds\": [\n  ${body}\n]}\n")
+endfunction()

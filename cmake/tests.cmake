@@ -1,0 +1,56 @@
+# CTest: each lab's tests against the reference solutions (against labs/ when solutions/ is
+# gone), the same under valgrind, and the harness's own tests (skeletons, mutants, harness).
+# Labels: lab01 ... lab09, tcp / udp, valgrind, selftest.
+enable_testing()
+socklab_finish()
+
+# The harness runs under Debian's python3, where python3-pytest lives; a python3 earlier on
+# PATH (pyenv, a virtualenv) usually lacks pytest.
+set(SOCKLAB_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with pytest (Debian's python3)")
+set(pytest ${SOCKLAB_PYTHON} -m pytest -q --build-dir ${CMAKE_BINARY_DIR})
+
+if(EXISTS ${CMAKE_SOURCE_DIR}/solutions AND NOT SOCKLAB_SUBMISSION)
+  set(reference solutions)
+else()
+  set(reference labs)
+endif()
+
+get_property(labs GLOBAL PROPERTY SOCKLAB_LABS)
+foreach(lab IN LISTS labs)
+  string(SUBSTRING ${lab} 0 2 number)
+  string(REPLACE "-" "_" module ${lab})
+  set(module ${CMAKE_SOURCE_DIR}/tests/test_${module}.py)
+  if(NOT EXISTS ${module})
+    continue()
+  endif()
+  file(STRINGS ${module} kind REGEX "^KIND = ")
+  string(REGEX REPLACE "^KIND = \"(.*)\".*" "\\1" kind "${kind}")
+
+  add_test(NAME lab${number} COMMAND ${pytest} ${module} --impl ${reference}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  add_test(NAME lab${number}-valgrind COMMAND ${pytest} ${module} --impl ${reference} --valgrind
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(lab${number} PROPERTIES LABELS "lab${number};${kind}" TIMEOUT 300)
+  set_tests_properties(lab${number}-valgrind PROPERTIES
+                       LABELS "lab${number};${kind};valgrind" TIMEOUT 900)
+
+  if(reference STREQUAL "solutions")
+    add_test(NAME lab${number}-skeleton
+             COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_skeletons.py --lab ${lab}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    add_test(NAME lab${number}-mutants
+             COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_mutants.py --lab ${lab}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(lab${number}-skeleton lab${number}-mutants PROPERTIES
+                         LABELS "lab${number};${kind};selftest" TIMEOUT 600)
+  endif()
+
+  # What a student types: cmake --build build --target check01 (rebuilds, then tests labs/).
+  add_custom_target(check${number}
+    COMMAND ${pytest} ${module} --impl labs
+    DEPENDS labs-${lab} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} USES_TERMINAL)
+endforeach()
+
+add_test(NAME harness COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_harness.py
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(harness PROPERTIES LABELS selftest TIMEOUT 300)

@@ -1,0 +1,62 @@
+"""What a failed check says: what was expected, what came back, and what to do about it.
+
+Tests raise CheckFailure through these helpers; the pytest plugin renders it with the story
+of the test (story.py). Values are shown whole enough to read: long data is cut in the middle,
+never to a handful of characters.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+SHOW_LIMIT = 600
+
+
+class CheckFailure(AssertionError):
+    """A check failed: the student's program did not do what the lab asks."""
+
+    def __init__(self, what: str, *, expected: Any = None, actual: Any = None,
+                 hint: Optional[str] = None):
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        parts = [self.what]
+        if self.expected is not None:
+            parts.append(f"expected: {self.expected}")
+        if self.actual is not None:
+            parts.append(f"actual:   {self.actual}")
+        if self.hint:
+            parts.append(f"hint:     {self.hint}")
+        return "\n".join(parts)
+
+
+def show(data: bytes | str, limit: int = SHOW_LIMIT) -> str:
+    """A readable, quoted rendering of data, cut in the middle past limit characters."""
+    if isinstance(data, bytes):
+        text = repr(data)[1:]  # b'..' -> '..'
+        size = f"{len(data)} bytes"
+    else:
+        text = repr(data)
+        size = f"{len(data)} characters"
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} ... {text[-half:]} ({size} in all)"
+
+
+def fail(what: str, **details) -> None:
+    raise CheckFailure(what, **details)
+
+
+def expect(condition: bool, what: str, **details) -> None:
+    if not condition:
+        raise CheckFailure(what, **details)
+
+
+def expect_equal(actual: Any, expected: Any, what: str, hint: Optional[str] = None) -> None:
+    if actual != expected:
+        render = show if isinstance(expected, (bytes, str)) else repr
+        raise CheckFailure(what, expected=render(expected), actual=render(actual), hint=hint)

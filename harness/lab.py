@@ -1,0 +1,242 @@
+"""The `lab` fixture: everything a test does to the programs of one lab.
+
+    def test_greeting(lab):
+        with lab.start_server() as server:          # waits for "listening on HOST:PORT"
+            result = lab.run("client", "-p", server.port, "-n", "Ada")
+            result.expect_status(0)
+
+Every program started here is recorded in the test's story (for the failure message), runs
+under valgrind with --valgrind, and is gone when the test ends, pass or fail.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import valgrind
+from .checks import CheckFailure, show
+from .peers import Address
+from .process import Proc, describe_status
+from .programs import ROOT, LabBuild
+from .story import Story
+from .timing import Deadline
+
+LISTENING_RE = re.compile(r"^listening on (\[([^\]]+)\]|([^\s:]+)):(\d+)\s*$", re.MULTILINE)
+DEFAULT_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    build_dir: Path
+    impl: str
+    valgrind: bool
+
+    @property
+    def time_scale(self) -> float:
+        return valgrind.TIME_SCALE if self.valgrind else 1.0
+
+
+@dataclass
+class Result:
+    """A program that has finished."""
+
+    proc: Proc
+    returncode: int
+
+    @property
+    def stdout(self) -> str:
+        return self.proc.stdout.text
+
+    @property
+    def stderr(self) -> str:
+        return self.proc.stderr.text
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return self.proc.stdout.data
+
+    def expect_status(self, code: int, why: str = "") -> None:
+        if self.returncode != code:
+            raise CheckFailure(
+                f"the {self.proc.name} should exit with status {code}" + (f" ({why})" if why else ""),
+                expected=f"exit status {code}", actual=describe_status(self.returncode))
+
+    def expect_stdout_line(self, pattern: str, what: str, hint: str | None = None) -> re.Match:
+        """The first line of stdout matching pattern (a regex for the whole line)."""
+        match = re.search(pattern, self.stdout, re.MULTILINE)
+        if match is None:
+            raise CheckFailure(f"the {self.proc.name} should print {what}",
+                               expected=f"a line matching {pattern!r}",
+                               actual=f"its stdout was {show(self.stdout)}", hint=hint)
+        return match
+
+
+class Server:
+    """A running server, with the address it printed. As a context manager, it is stopped with
+    SIGTERM at the end of the block (and judged by valgrind with --valgrind)."""
+
+    def __init__(self, lab: "Lab", proc: Proc, address: Address):
+        self.lab = lab
+        self.proc = proc
+        self.address = address
+        self.host = address.host
+        self.port = str(address.port)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.lab.finish_server(self)
+        else:
+            self.proc.kill()  # the test already failed; say nothing that would hide why
+
+
+class Lab:
+    def __init__(self, name: str, build: Optional[LabBuild], build_error: Optional[str],
+                 settings: Settings, story: Story, workdir: Path):
+        self.name = name
+        self.build = build
+        self.build_error = build_error
+        self.settings = settings
+        self.story = story
+        self.workdir = workdir
+        self._counter = itertools.count(1)
+
+    # -- time ------------------------------------------------------------------------------
+    def deadline(self, seconds: float = DEFAULT_WAIT) -> Deadline:
+        """A deadline, stretched under valgrind, which slows programs down."""
+        return Deadline(seconds * self.settings.time_scale)
+
+    # -- programs --------------------------------------------------------------------------
+    def program(self, program: str) -> Path:
+        if self.build_error is not None:
+            raise CheckFailure(f"lab {self.name} did not build, so nothing could be tested",
+                               actual=self.build_error[-4000:])
+        path = self.build.programs.get(program) if self.build else None
+        if path is None:
+            raise CheckFailure(f"lab {self.name} has no program called {program!r}")
+        if not path.exists():
+            raise CheckFailure(f"{path} does not exist: lab {self.name} is not built",
+                               hint=f"build it: cmake --build build --target {self.build.target}"
+                                    " (the compiler's errors say what to fix)")
+        return path
+
+    def start(self, program: str, *args: str, name: str | None = None, env: dict | None = None,
+              cwd: Path | None = None) -> Proc:
+        """Starts a program and leaves it running; the test talks to it and ends it."""
+        path = self.program(program)
+        argv = [str(path), *map(str, args)]
+        display = [_relative(path), *map(str, args)]
+        if self.settings.valgrind:
+            log = self.workdir / f"valgrind-{program}-{next(self._counter)}.log"
+            argv = valgrind.command(log, argv)
+        full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
+        proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd or self.workdir)
+        if self.settings.valgrind:
+            proc.valgrind_log = log
+        self.story.started(proc)
+        return proc
+
+    def start_server(self, *args: str, host: str = "127.0.0.1", program: str = "server",
+                     port: str = "0", env: dict | None = None, cwd: Path | None = None) -> Server:
+        """Starts a server on an OS-chosen port and waits for its "listening on" line."""
+        self.story.step(f"start the {program}")
+        proc = self.start(program, "-H", host, "-p", port, *args, env=env, cwd=cwd)
+        match = proc.wait_for_stdout(LISTENING_RE, self.deadline())
+        if match is None:
+            self._no_listening_line(proc)
+        listen_host = match.group(2) or match.group(3)
+        return Server(self, proc, Address(listen_host, int(match.group(4))))
+
+    def _no_listening_line(self, proc: Proc) -> None:
+        proc.kill()
+        state = "is still running" if proc.returncode is None else proc.status()
+        raise CheckFailure(
+            f"the {proc.name} should print 'listening on HOST:PORT' as its first line, once it "
+            f"listens", expected="a line like 'listening on 127.0.0.1:40123'",
+            actual=f"it printed {show(proc.stdout.text)} and {state}",
+            hint="print the address getsockname() returns, and check each call before it")
+
+    def run(self, program: str, *args: str, input: bytes = b"", timeout: float = DEFAULT_WAIT,
+            env: dict | None = None, cwd: Path | None = None) -> Result:
+        """Runs a program to its end, feeding it input on stdin."""
+        proc = self.start(program, *args, env=env, cwd=cwd)
+        proc.write(input)
+        proc.close_stdin()
+        code = proc.wait(self.deadline(timeout))
+        if code is None:
+            proc.kill()
+            raise CheckFailure(
+                f"the {program} did not finish within {timeout:g} s",
+                hint="it may be waiting for something that never comes: a reply the other side "
+                     "will not send, or the end of a connection it never sees")
+        proc.exit_seen = True
+        self.judge_valgrind(proc)
+        return Result(proc, code)
+
+    # -- checks ----------------------------------------------------------------------------
+    def expect_stdout(self, proc: Proc, pattern: str, what: str, timeout: float = DEFAULT_WAIT,
+                      start: int = 0, hint: str | None = None) -> re.Match:
+        """Waits for a line of the program's stdout to match pattern."""
+        match = proc.wait_for_stdout(pattern, self.deadline(timeout), start)
+        if match is None:
+            state = ("is still running" if proc.running
+                     else f"has {describe_status(proc.returncode)}")
+            raise CheckFailure(f"the {proc.name} should print {what}",
+                               expected=f"a line matching {pattern!r}",
+                               actual=f"after {timeout:g} s its stdout is {show(proc.stdout.text)} "
+                                      f"and it {state}", hint=hint)
+        return match
+
+    def expect_running(self, proc: Proc, why: str) -> None:
+        if not proc.running:
+            proc.exit_seen = True
+            raise CheckFailure(f"the {proc.name} should still be running {why}",
+                               actual=f"it has {proc.status()}",
+                               hint="a client that misbehaves must never stop a server")
+
+    def finish_server(self, server: Server) -> None:
+        """The end of a server's block: it must still be running (unless the test saw it end),
+        and under valgrind it is stopped with SIGTERM and judged."""
+        proc = server.proc
+        if not proc.running and not proc.exit_seen:
+            raise CheckFailure(f"the {proc.name} ended during the test; it should run until it "
+                               "is stopped", actual=f"it has {proc.status()}",
+                               hint="a client that closes, resets or vanishes must never stop "
+                                    "a server")
+        if proc.running:
+            code = proc.stop(self.deadline())
+            if code is None and self.settings.valgrind:
+                raise CheckFailure(f"the {proc.name} did not exit within "
+                                   f"{DEFAULT_WAIT * self.settings.time_scale:g} s of SIGTERM, "
+                                   "so valgrind could not report")
+        self.judge_valgrind(proc)
+
+    def stop_server(self, server: Server, timeout: float = DEFAULT_WAIT) -> Optional[int]:
+        """Sends SIGTERM and waits; the exit status, or None (then killed) if it did not end."""
+        code = server.proc.stop(self.deadline(timeout))
+        server.proc.exit_seen = True
+        return code
+
+    def judge_valgrind(self, proc: Proc) -> None:
+        log = proc.valgrind_log
+        if log is None or proc.running:
+            return
+        report = valgrind.read_report(log)
+        problems = report.problems()
+        if problems:
+            raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
+                               "; ".join(problems), actual="\n" + report.summary(),
+                               hint=f"the whole report is in {log}")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)

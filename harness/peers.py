@@ -1,0 +1,199 @@
+"""The other side of the conversation, written in Python: clients that test servers and
+servers that test clients, including the misbehaving peers that real networks produce
+(one that resets, one that vanishes, one that writes a byte at a time).
+
+Every socket here has a timeout taken from a Deadline: no peer ever waits forever.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .checks import CheckFailure
+from .timing import Deadline
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def connect(address: Address, deadline: Deadline) -> socket.socket:
+    """A TCP connection to address; CheckFailure if it cannot be made in time."""
+    sock = socket.socket(address.family, socket.SOCK_STREAM)
+    sock.settimeout(max(deadline.remaining(), 0.01))
+    try:
+        sock.connect((address.host, address.port))
+    except OSError as e:
+        sock.close()
+        raise CheckFailure(f"could not connect to {address}: {e.strerror or e}",
+                           hint="is the server still running? Its last lines are below.")
+    return sock
+
+
+def local_address(sock: socket.socket) -> Address:
+    host, port = sock.getsockname()[:2]
+    return Address(host, port)
+
+
+def _settimeout(sock: socket.socket, deadline: Deadline) -> None:
+    if deadline.expired:
+        raise socket.timeout("deadline passed")
+    sock.settimeout(deadline.remaining())
+
+
+def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
+    _settimeout(sock, deadline)
+    sock.sendall(data)
+
+
+@dataclass
+class Received:
+    data: bytes
+    ended: str  # "eof" (the peer closed), "reset", or "timeout"
+
+
+def recv_until_closed(sock: socket.socket, deadline: Deadline, limit: int = 1 << 30) -> Received:
+    """Everything the peer sends until it closes (or resets) the connection, or until the
+    deadline. Never raises for those three endings: the caller judges them."""
+    chunks, size = [], 0
+    while size < limit:
+        try:
+            _settimeout(sock, deadline)
+            chunk = sock.recv(min(65536, limit - size))
+        except socket.timeout:
+            return Received(b"".join(chunks), "timeout")
+        except ConnectionResetError:
+            return Received(b"".join(chunks), "reset")
+        if not chunk:
+            return Received(b"".join(chunks), "eof")
+        chunks.append(chunk)
+        size += len(chunk)
+    return Received(b"".join(chunks), "limit")
+
+
+def recv_until(sock: socket.socket, marker: bytes, deadline: Deadline,
+               limit: int = 1 << 20) -> Received:
+    """Reads until the data so far contains marker (ended="marker"), or EOF/reset/timeout."""
+    data = b""
+    while marker not in data and len(data) < limit:
+        try:
+            _settimeout(sock, deadline)
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return Received(data, "timeout")
+        except ConnectionResetError:
+            return Received(data, "reset")
+        if not chunk:
+            return Received(data, "eof")
+        data += chunk
+    return Received(data, "marker" if marker in data else "limit")
+
+
+def send_in_pieces(sock: socket.socket, data: bytes, size: int, gap: float,
+                   deadline: Deadline) -> None:
+    """Writes data `size` bytes at a time with a pause of `gap` seconds between writes, and
+    TCP_NODELAY so that each write leaves as its own segment: a slow, fragmenting writer.
+    The pause is the behaviour under test (a peer on a slow network), not a synchronisation."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(0, len(data), size):
+        send_all(sock, data[i:i + size], deadline)
+        if gap and i + size < len(data):
+            time.sleep(gap)
+
+
+def reset(sock: socket.socket) -> None:
+    """Closes with SO_LINGER {on, 0}: the kernel sends RST instead of FIN, as when a peer
+    crashes or its machine disappears."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+@contextlib.contextmanager
+def refusing_port(host: str = "127.0.0.1") -> Iterator[Address]:
+    """A port where nothing listens, held for the duration: a socket bound to it that never
+    calls listen(), so connecting is refused and no one else can take the port meanwhile."""
+    address = Address(host, 0)
+    with socket.socket(address.family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        yield Address(host, sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def port_in_use(host: str = "127.0.0.1") -> Iterator[Address]:
+    """A port where a Python socket listens, held for the duration."""
+    with socket.socket(Address(host, 0).family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        sock.listen()
+        yield Address(host, sock.getsockname()[1])
+
+
+class PeerServer:
+    """A TCP server in a thread, for testing clients: handler(conn, peer_address) runs for each
+    connection the client makes. Exceptions in the handler are kept and re-raised by
+    check(), so a test never passes because its peer broke."""
+
+    def __init__(self, handler: Callable[[socket.socket, Address], None],
+                 host: str = "127.0.0.1", connections: int = 1, timeout: float = 10):
+        self.handler = handler
+        self.connections = connections
+        self._deadline = Deadline(timeout)
+        self._listener = socket.socket(Address(host, 0).family, socket.SOCK_STREAM)
+        self._listener.bind((host, 0))
+        self._listener.listen(16)
+        self.address = Address(host, self._listener.getsockname()[1])
+        self.peers: list[Address] = []
+        self.errors: list[BaseException] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            for _ in range(self.connections):
+                _settimeout(self._listener, self._deadline)
+                conn, peer = self._listener.accept()
+                with conn:
+                    address = Address(peer[0], peer[1])
+                    self.peers.append(address)
+                    self.handler(conn, address)
+        except socket.timeout:
+            pass  # no (more) clients came: the test judges that from what it has
+        except BaseException as e:  # re-raised in the test's thread by check()
+            if not (self._closing and isinstance(e, OSError)):
+                self.errors.append(e)
+
+    def join(self, deadline: Deadline) -> None:
+        self._thread.join(deadline.remaining())
+
+    def check(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+    def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+        self._thread.join(5)
+        self._listener.close()
+
+    def __enter__(self) -> "PeerServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

@@ -1,0 +1,219 @@
+"""Programs under test: started in their own process group, read while they run, always
+stopped at the end.
+
+Each program's stdout and stderr are read by a thread into an Output, so a test can wait for
+a line with a deadline while the program keeps running. Every Proc is recorded in a registry
+and killed (with its whole process group) when the harness exits, pass or fail; and each
+child is started under `setpriv --pdeathsig KILL`, so that even a harness killed outright
+takes its programs with it.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .timing import Deadline
+
+_SETPRIV = shutil.which("setpriv")
+_registry: set["Proc"] = set()
+_registry_lock = threading.Lock()
+
+
+class Output:
+    """Everything one stream of a program has written so far."""
+
+    def __init__(self, stream, name: str):
+        self.name = name
+        self._data = bytearray()
+        self._cond = threading.Condition()
+        self.closed = False
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        fd = stream.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                with self._cond:
+                    self._data += chunk
+                    self._cond.notify_all()
+        except OSError:
+            pass
+        finally:
+            stream.close()
+            with self._cond:
+                self.closed = True
+                self._cond.notify_all()
+
+    @property
+    def data(self) -> bytes:
+        with self._cond:
+            return bytes(self._data)
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def wait_for(self, find: Callable[[bytes], object], deadline: Deadline):
+        """Waits until find(all data so far) returns something truthy, and returns it; returns
+        None when the stream ends or the deadline passes first."""
+        with self._cond:
+            while True:
+                found = find(bytes(self._data))
+                if found or self.closed:
+                    return found or None
+                if not self._cond.wait(timeout=deadline.remaining()) and deadline.expired:
+                    return find(bytes(self._data)) or None
+
+    def wait_closed(self, deadline: Deadline) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.closed, timeout=deadline.remaining())
+
+
+def describe_status(returncode: Optional[int]) -> str:
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hints = {"SIGPIPE": " (it wrote to a connection the peer had closed)",
+                 "SIGSEGV": " (a crash: a bad pointer or an array overrun)",
+                 "SIGABRT": " (abort(): a failed assert, or the C library found corruption)"}
+        return f"killed by {name}{hints.get(name, '')}"
+    return f"exited with status {returncode}"
+
+
+class Proc:
+    """One running program. Use as a context manager, or call kill() when done."""
+
+    def __init__(self, name: str, argv: Sequence[str], *, display: Sequence[str] | None = None,
+                 env: dict | None = None, cwd: Path | None = None, stdin_data: bool = True):
+        self.name = name
+        self.argv = list(argv)
+        self.display = list(display or argv)  # the command a student would type
+        prefix = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
+        self._popen = subprocess.Popen(
+            prefix + self.argv,
+            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, cwd=cwd, close_fds=True, start_new_session=True)
+        self.pid = self._popen.pid
+        self.stdout = Output(self._popen.stdout, "stdout")
+        self.stderr = Output(self._popen.stderr, "stderr")
+        self.exit_seen = False  # a test looked at the exit status on purpose
+        self.stopped_by_harness = False
+        self.valgrind_log: Optional[Path] = None  # set when it runs under valgrind
+        with _registry_lock:
+            _registry.add(self)
+
+    # -- talking to it -------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Writes to the program's standard input. A program that has exited is not an error
+        here; the test notices it when it waits for the answer."""
+        try:
+            self._popen.stdin.write(data)
+            self._popen.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def close_stdin(self) -> None:
+        try:
+            if self._popen.stdin:
+                self._popen.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def wait_for_stdout(self, pattern: str | re.Pattern, deadline: Deadline,
+                        start: int = 0) -> Optional[re.Match]:
+        """The first match of the regex (multiline, on stdout decoded as UTF-8) found at or
+        after offset start, or None if the program exits or the deadline passes first."""
+        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+        return self.stdout.wait_for(
+            lambda data: regex.search(data.decode("utf-8", "replace"), start), deadline)
+
+    # -- its end ---------------------------------------------------------------------------
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._popen.poll()
+
+    @property
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def wait(self, deadline: Deadline) -> Optional[int]:
+        """The exit status (negative: killed by that signal), or None if still running at the
+        deadline. Also waits for the output to be read to the end."""
+        try:
+            code = self._popen.wait(timeout=deadline.remaining())
+        except subprocess.TimeoutExpired:
+            return None
+        self.stdout.wait_closed(deadline)
+        self.stderr.wait_closed(deadline)
+        return code
+
+    def signal(self, signo: int) -> None:
+        if self.running:
+            try:
+                os.kill(self.pid, signo)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, deadline: Deadline) -> Optional[int]:
+        """SIGTERM, then wait until the deadline; the exit status, or None if it did not end
+        (it is then killed)."""
+        self.stopped_by_harness = True
+        self.signal(signal.SIGTERM)
+        code = self.wait(deadline)
+        if code is None:
+            self.kill()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the program and anything it started."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self._popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.close_stdin()
+        with _registry_lock:
+            _registry.discard(self)
+
+    def __enter__(self) -> "Proc":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+
+    def command_line(self) -> str:
+        return shlex.join(self.display)
+
+    def status(self) -> str:
+        return describe_status(self.returncode)
+
+
+def kill_all() -> None:
+    """Kills every program the harness started that is still around."""
+    with _registry_lock:
+        procs = list(_registry)
+    for proc in procs:
+        proc.kill()
+
+
+atexit.register(kill_all)

@@ -1,0 +1,96 @@
+"""Which binaries implement a lab.
+
+CMake writes build/socklab-programs.json: for every implementation it built (labs,
+solutions, mutant/LAB/NAME, submission) and every lab, the path of each program. The harness
+reads that and nothing else, so it never guesses a build path. An implementation given as a
+path (a student's tree) is configured and built here, in a build directory of its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = "socklab-programs.json"
+BUILD_TIMEOUT = 300
+
+
+class BuildError(Exception):
+    """The implementation could not be configured or built; the message has the output."""
+
+
+@dataclass(frozen=True)
+class LabBuild:
+    impl: str
+    lab: str
+    source: Path
+    target: str
+    programs: dict[str, Path]
+
+
+def default_build_dir() -> Path:
+    return Path(os.environ.get("SOCKLAB_BUILD_DIR", ROOT / "build"))
+
+
+def known_impls() -> tuple[str, ...]:
+    return ("labs", "solutions")
+
+
+def read_manifest(build_dir: Path) -> list[LabBuild]:
+    path = build_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BuildError(f"{path} does not exist: configure and build first "
+                         f"(cmake -S {ROOT} -B {build_dir} && cmake --build {build_dir})")
+    return [LabBuild(impl=b["impl"], lab=b["lab"], source=Path(b["source"]), target=b["target"],
+                     programs={k: Path(v) for k, v in b["programs"].items()})
+            for b in data["builds"]]
+
+
+def is_tree(impl: str) -> bool:
+    """True if impl names a directory of lab folders rather than a built implementation."""
+    return impl not in known_impls() and not impl.startswith("mutant/")
+
+
+def submission_build_dir(tree: Path, base: Path) -> Path:
+    digest = hashlib.sha1(str(tree.resolve()).encode()).hexdigest()[:12]
+    return base / "submissions" / digest
+
+
+def run_cmake(args: list[str], log_name: str, timeout: float = BUILD_TIMEOUT) -> str:
+    try:
+        done = subprocess.run(["cmake", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{log_name} took longer than {timeout:g} s")
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise BuildError(output)
+    return output
+
+
+def configure_submission(tree: Path, build_dir: Path) -> None:
+    """Configures a build of a student's tree (lab folders it lacks come from labs/)."""
+    if not tree.is_dir():
+        raise BuildError(f"--impl {tree}: no such directory")
+    run_cmake(["-S", str(ROOT), "-B", str(build_dir), f"-DSOCKLAB_SUBMISSION={tree.resolve()}",
+               "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], "configuring the submission")
+
+
+def build_target(build_dir: Path, target: str, timeout: float = BUILD_TIMEOUT) -> str:
+    """Builds one target; returns the compiler's output, or raises BuildError with it."""
+    return run_cmake(["--build", str(build_dir), "--target", target],
+                     f"building {target}", timeout)
+
+
+def find(build_dir: Path, impl: str, lab: str) -> LabBuild:
+    """The build of one lab of one implementation, or BuildError saying why there is none."""
+    matches = [b for b in read_manifest(build_dir) if b.impl == impl and b.lab == lab]
+    if not matches:
+        raise BuildError(f"the build in {build_dir} has no lab {lab} for --impl {impl} "
+                         f"(is the lab folder there, and listed in cmake/labs.cmake?)")
+    return matches[0]

@@ -1,0 +1,168 @@
+"""pytest plugin: socklab's options, fixtures, failure reports and results.
+
+Options:
+  --impl labs|solutions|mutant/LAB/NAME|PATH   the implementation to test (default labs)
+  --build-dir DIR    the CMake build (default ./build, or $SOCKLAB_BUILD_DIR)
+  --valgrind         run every program under memcheck and judge its report
+  --lab LAB          for the harness's own tests: only this lab (repeatable)
+  --results FILE     write every check's outcome and message as JSON (for grading)
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from . import programs
+from .checks import CheckFailure
+from .lab import Lab, Settings
+from .process import kill_all
+from .story import Story
+
+STORY = pytest.StashKey[Story]()
+DEFAULT_POINTS = 1
+TEST_TIMEOUT = 60  # per test, a last resort: every wait in the harness has its own deadline
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("socklab")
+    group.addoption("--impl", default="labs",
+                    help="labs (default), solutions, mutant/LAB/NAME, or a submission tree")
+    group.addoption("--build-dir", default=None, help="the CMake build directory")
+    group.addoption("--valgrind", action="store_true", help="run every program under memcheck")
+    group.addoption("--lab", action="append", default=[], help="harness self-tests: this lab")
+    group.addoption("--results", default=None, help="write every check's outcome here (JSON)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(n): what the check is worth (default 1)")
+    config.stash[RESULTS] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    scale = 10 if config.getoption("--valgrind") else 1
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT * scale))
+
+
+def settings_from(config) -> Settings:
+    build_dir = config.getoption("--build-dir")
+    return Settings(build_dir=Path(build_dir).resolve() if build_dir else
+                    programs.default_build_dir(),
+                    impl=config.getoption("--impl"), valgrind=config.getoption("--valgrind"))
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig) -> Settings:
+    return settings_from(pytestconfig)
+
+
+class Builds:
+    """Finds (and for a submission tree, builds) the programs of each lab, once a session."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._cache: dict[str, tuple] = {}
+
+    def get(self, lab: str):
+        if lab not in self._cache:
+            try:
+                self._cache[lab] = (self._find(lab), None)
+            except programs.BuildError as e:
+                self._cache[lab] = (None, str(e))
+        return self._cache[lab]
+
+    def _find(self, lab: str):
+        impl, build_dir = self.settings.impl, self.settings.build_dir
+        if not programs.is_tree(impl):
+            return programs.find(build_dir, impl, lab)
+        tree = Path(impl)
+        sub_dir = programs.submission_build_dir(tree, build_dir)
+        sub_dir.mkdir(parents=True, exist_ok=True)
+        # Two harness runs grading the same tree at once take turns with its build.
+        with open(sub_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            programs.configure_submission(tree, sub_dir)
+            build = programs.find(sub_dir, "submission", lab)
+            programs.build_target(sub_dir, build.target)
+        return build
+
+
+@pytest.fixture(scope="session")
+def builds(settings) -> Builds:
+    return Builds(settings)
+
+
+@pytest.fixture
+def story(request):
+    story = Story()
+    request.node.stash[STORY] = story
+    yield story
+    for proc in story.procs:  # pass or fail, nothing a test started outlives it
+        proc.kill()
+
+
+@pytest.fixture
+def lab(request, settings, builds, story, tmp_path) -> Lab:
+    name = getattr(request.module, "LAB", None)
+    if name is None:
+        raise pytest.UsageError(f"{request.module.__name__} must set LAB = 'NN-name'")
+    build, error = builds.get(name)
+    return Lab(name, build, error, settings, story, tmp_path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    story = item.stash.get(STORY, None)
+    if report.failed and call.excinfo is not None and story is not None:
+        error = call.excinfo.value
+        if isinstance(error, CheckFailure):
+            report.longrepr = story.render(error)
+        else:  # a bug in the test or the harness: keep the traceback, add the story
+            report.longrepr = f"{report.longrepr}\n\n{story.render(error)}"
+    if report.failed or report.when == "call":
+        _record(item, report)
+
+
+# -- results, for grading ------------------------------------------------------------------
+RESULTS = pytest.StashKey[dict]()
+
+
+def _record(item, report) -> None:
+    results = item.config.stash[RESULTS]
+    marker = item.get_closest_marker("points")
+    entry = results.setdefault(item.nodeid, {
+        "name": item.nodeid.split("::", 1)[-1],
+        "module": item.module.__name__ if item.module else "",
+        "lab": getattr(item.module, "LAB", None),
+        "points": marker.args[0] if marker else DEFAULT_POINTS,
+        "doc": ((item.function.__doc__ or "").strip().splitlines() or [""])[0],
+        "outcome": "passed", "message": "", "duration": 0.0,
+    })
+    entry["duration"] += report.duration
+    if report.failed and entry["outcome"] == "passed":
+        entry["outcome"] = "failed"
+        entry["message"] = str(report.longrepr)
+    elif report.skipped and report.when != "teardown":
+        entry["outcome"] = "skipped"
+        entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+
+
+def pytest_sessionfinish(session, exitstatus):
+    kill_all()
+    path = session.config.getoption("--results")
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"finished": time.time(),
+                                   "tests": list(session.config.stash[RESULTS].values())},
+                                  indent=1))
+        tmp.replace(out)

@@ -1,0 +1,74 @@
+"""The story of a test: the steps it took, and the programs it started.
+
+On failure the plugin renders it like this, so that a student sees the step that failed,
+expected against actual, the TODO step their program stopped at, the last lines each
+program printed, and the commands that reproduce it by hand:
+
+    step 3 failed: read the greeting until the server closes the connection
+    expected: ...
+    actual:   ...
+    ...
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .checks import CheckFailure
+
+if TYPE_CHECKING:
+    from .process import Proc
+
+TAIL_LINES = 12
+TODO_RE = re.compile(r"TODO step \d+: .*")
+
+
+class Story:
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.procs: list["Proc"] = []
+        self.repro: list[str] = []
+
+    def step(self, text: str) -> None:
+        """Marks the start of the next step of the test."""
+        self.steps.append(text)
+
+    def started(self, proc: "Proc", repro: str | None = None) -> None:
+        self.procs.append(proc)
+        self.repro.append(repro or proc.command_line())
+
+    def todos(self) -> list[str]:
+        found = []
+        for proc in self.procs:
+            for m in TODO_RE.finditer(proc.stderr.text):
+                found.append(f"your {proc.name} stopped at {m.group(0)}")
+        return found
+
+    def render(self, error: BaseException) -> str:
+        out = []
+        where = f"step {len(self.steps)} failed: {self.steps[-1]}" if self.steps else "failed"
+        if isinstance(error, CheckFailure):
+            out += [where, error.render()]
+        else:
+            out += [where, f"the harness hit an unexpected error: {type(error).__name__}: "
+                           f"{error}"]
+        for todo in dict.fromkeys(self.todos()):
+            out.append(f"TODO: {todo}")
+        if len(self.steps) > 1:
+            out.append("\nsteps:")
+            out += [f"  {i}. {text}" for i, text in enumerate(self.steps, 1)]
+        for proc in self.procs:
+            out.append(f"\n{proc.name} ({proc.status()}): {proc.command_line()}")
+            for stream in (proc.stdout, proc.stderr):
+                lines = stream.lines()
+                if not lines:
+                    out.append(f"  {stream.name}: (nothing)")
+                    continue
+                shown = lines[-TAIL_LINES:]
+                more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
+                out.append(f"  {stream.name}{more}:")
+                out += [f"    | {line[:300]}" for line in shown]
+        if self.repro:
+            out.append("\nto reproduce by hand, in separate terminals:")
+            out += [f"  {line}" for line in dict.fromkeys(self.repro)]
+        return "\n".join(out)

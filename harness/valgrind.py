@@ -1,0 +1,80 @@
+"""Running a program under valgrind's memcheck, and judging it from valgrind's own report.
+
+The report, not the exit status, is the judge: descriptors left open (--track-fds) do not
+change valgrind's exit status, and a program killed by a signal exits 128+N without a leak
+verdict. So we parse the log: errors, definite leaks, descriptors open at exit beyond 0-2.
+"Possibly lost" blocks are not judged: a correct detached thread leaves one in pthread_create.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OPTIONS = [
+    "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+    "--track-fds=yes", "--error-exitcode=99",
+    "--child-silent-after-fork=yes", "--num-callers=20",
+]
+
+# Deadlines stretch this much under valgrind: it runs programs 10-50 times slower.
+TIME_SCALE = 10.0
+
+
+def command(log: Path, argv: list[str]) -> list[str]:
+    return ["valgrind", *OPTIONS, f"--log-file={log}", "--", *argv]
+
+
+@dataclass
+class Report:
+    text: str
+    errors: int = 0
+    definitely_lost: int = 0
+    open_descriptors: list[str] = field(default_factory=list)
+    finished: bool = False  # valgrind printed its final summary
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.finished:
+            found.append("valgrind printed no summary: the program did not exit normally "
+                         "(killed by a signal, or still running), so nothing could be checked")
+        if self.errors:
+            found.append(f"{self.errors} memory error(s) (invalid reads/writes, uninitialised "
+                         "values, bad frees)")
+        if self.definitely_lost:
+            found.append(f"{self.definitely_lost} bytes definitely lost (memory never freed)")
+        if self.open_descriptors:
+            found.append("file descriptors still open at exit: " +
+                         "; ".join(self.open_descriptors))
+        return found
+
+    def summary(self) -> str:
+        """valgrind's own words: the error/leak lines and the descriptor listing."""
+        keep = [line for line in self.text.splitlines()
+                if re.search(r"ERROR SUMMARY|definitely lost|Invalid|uninitialised|"
+                             r"FILE DESCRIPTORS|Open (file descriptor|AF_\w+ socket)|"
+                             r"^==\d+==    (at|by) 0x", line)]
+        return "\n".join(keep[:60])
+
+
+def parse(text: str) -> Report:
+    report = Report(text=text)
+    if m := re.search(r"ERROR SUMMARY: (\d+) errors", text):
+        report.finished = True
+        report.errors = int(m.group(1))
+    if m := re.search(r"definitely lost: ([\d,]+) bytes", text):
+        report.definitely_lost = int(m.group(1).replace(",", ""))
+    # Each open descriptor is a line "Open ... N: what", then where it was opened; those
+    # "<inherited from parent>" (valgrind's own log among them) are not the program's doing.
+    opened = r"^==\d+== (Open (?:file descriptor|AF_\w+ socket) (\d+):.*)\n((?:==\d+==    .*\n)*)"
+    for m in re.finditer(opened, text, re.MULTILINE):
+        if int(m.group(2)) > 2 and "<inherited from parent>" not in m.group(3):
+            report.open_descriptors.append(m.group(1).strip())
+    return report
+
+
+def read_report(log: Path) -> Report:
+    try:
+        return parse(log.read_text(errors="replace"))
+    except FileNotFoundError:
+        return Report(text="(no valgrind log was written)")
