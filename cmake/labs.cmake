@@ -1,5 +1,15 @@
 # The labs, in order. Each line: the lab's folder and the programs it builds (each from the
 # .c file of the same name in that folder), plus what some labs need beyond the basics:
-#   SOURCES  more .c files of the lab, linked into every program of the lab
-#   LIBS     libraries to link (threads, cJSON, libcrypto)
+#   SOURCES   more .c files of the lab, linked into every program of the lab
+#   LIBS      libraries to link (threads, cJSON, libcrypto)
+#   SHORT_IO  the lab's tests also run under the short-I/O shim (CTest: labNN-shortio)
+# A lab whose folder does not exist yet is skipped.
+find_package(Threads REQUIRED)
 socklab_lab(01-tcp-basic PROGRAMS server client)
+socklab_lab(02-recv-buffer PROGRAMS server client SHORT_IO)
+socklab_lab(03-tcp-echo PROGRAMS server client SHORT_IO)
+socklab_lab(04-tcp-iterative PROGRAMS server client)
+socklab_lab(05-tcp-threaded PROGRAMS server client LIBS Threads::Threads)
+socklab_lab(06-udp-basic PROGRAMS server client)
+socklab_lab(07-udp-reliable PROGRAMS server client)
+socklab_lab(08-udp-time PROGRAMS server client)

@@ -9,17 +9,32 @@ add_library(socklab_common STATIC common/cli.c common/addr.c common/stop.c)
 target_include_directories(socklab_common PUBLIC common)
 target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS})
 
+# The harness's short-I/O shim (harness/shim/shortio.c): LD_PRELOADed by --short-io N.
+add_library(socklab_shortio SHARED harness/shim/shortio.c)
+target_compile_options(socklab_shortio PRIVATE ${SOCKLAB_WARNINGS} -Wno-missing-prototypes)
+target_link_libraries(socklab_shortio PRIVATE ${CMAKE_DL_LIBS})
+if(SOCKLAB_SANITIZE) # a preloaded library cannot come before the sanitizer runtime
+  target_compile_options(socklab_shortio PRIVATE -fno-sanitize=all)
+  target_link_options(socklab_shortio PRIVATE -fno-sanitize=all)
+endif()
+
 
 function(socklab_lab lab)
-  cmake_parse_arguments(PARSE_ARGV 1 L "" "" "PROGRAMS;SOURCES;LIBS")
+  cmake_parse_arguments(PARSE_ARGV 1 L "SHORT_IO" "" "PROGRAMS;SOURCES;LIBS")
   set_property(GLOBAL APPEND PROPERTY SOCKLAB_LABS ${lab})
   set_property(GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS ${L_PROGRAMS})
   set_property(GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES ${L_SOURCES})
   set_property(GLOBAL PROPERTY SOCKLAB_${lab}_LIBS ${L_LIBS})
+  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_SHORT_IO ${L_SHORT_IO})
 endfunction()
 
 # Builds the programs of one lab from DIR as implementation IMPL.
 function(socklab_build_lab impl lab dir)
+  if(impl STREQUAL "solutions" OR impl MATCHES "^mutant/")
+    set(warnings ${SOCKLAB_WARNINGS})
+  else()
+    set(warnings ${SOCKLAB_SKELETON_WARNINGS})
+  endif()
   get_property(programs GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS)
   get_property(sources GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES)
   get_property(libs GLOBAL PROPERTY SOCKLAB_${lab}_LIBS)
@@ -35,7 +50,7 @@ function(socklab_build_lab impl lab dir)
     set(target ${lab_target}-${prog})
     add_executable(${target} ${dir}/${prog}.c ${extra})
     target_link_libraries(${target} PRIVATE socklab_common ${libs})
-    target_compile_options(${target} PRIVATE ${SOCKLAB_WARNINGS})
+    target_compile_options(${target} PRIVATE ${warnings})
     set_target_properties(${target} PROPERTIES
       OUTPUT_NAME ${prog}
       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${impl}/${lab})
@@ -103,5 +118,7 @@ function(socklab_finish)
   get_property(manifest GLOBAL PROPERTY SOCKLAB_MANIFEST)
   list(JOIN manifest ",\n  " body)
   file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/socklab-programs.json
-       CONTENT "{\"source_dir\": \"${CMAKE_SOURCE_DIR}\", \"builds\": [\n  ${body}\n]}\n")
+       CONTENT "{\"source_dir\": \"${CMAKE_SOURCE_DIR}\",
+ \"shortio\": \"$<TARGET_FILE:socklab_shortio>\",
+ \"builds\": [\n  ${body}\n]}\n")
 endfunction()

@@ -33,6 +33,14 @@ foreach(lab IN LISTS labs)
   set_tests_properties(lab${number} PROPERTIES LABELS "lab${number};${kind}" TIMEOUT 300)
   set_tests_properties(lab${number}-valgrind PROPERTIES
                        LABELS "lab${number};${kind};valgrind" TIMEOUT 900)
+  get_property(short_io GLOBAL PROPERTY SOCKLAB_${lab}_SHORT_IO)
+  if(short_io)
+    # Every send and recv moves at most 7 bytes: partial sends and short reads, on demand.
+    add_test(NAME lab${number}-shortio COMMAND ${pytest} ${module} --impl ${reference} --short-io 7
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(lab${number}-shortio PROPERTIES
+                         LABELS "lab${number};${kind};shortio" TIMEOUT 300)
+  endif()
 
   if(reference STREQUAL "solutions")
     add_test(NAME lab${number}-skeleton

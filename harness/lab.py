@@ -34,6 +34,7 @@ class Settings:
     build_dir: Path
     impl: str
     valgrind: bool
+    short_io: Optional[int] = None  # cap every stream send/recv at this many bytes
 
     @property
     def time_scale(self) -> float:
@@ -135,12 +136,19 @@ class Lab:
         if self.settings.valgrind:
             log = self.workdir / f"valgrind-{program}-{next(self._counter)}.log"
             argv = valgrind.command(log, argv)
-        full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
+        full_env = {**os.environ, "LC_ALL": "C", **self._short_io_env(), **(env or {})}
         proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd or self.workdir)
         if self.settings.valgrind:
             proc.valgrind_log = log
         self.story.started(proc)
         return proc
+
+    def _short_io_env(self) -> dict:
+        if not self.settings.short_io:
+            return {}
+        return {"LD_PRELOAD": str(self.build.shortio), "SOCKLAB_SHORT_IO": str(self.settings.short_io),
+                # an ASan build wants its runtime first; the shim has no sanitizer of its own
+                "ASAN_OPTIONS": "verify_asan_link_order=0"}
 
     def start_server(self, *args: str, host: str = "127.0.0.1", program: str = "server",
                      port: str = "0", env: dict | None = None, cwd: Path | None = None) -> Server:

@@ -56,8 +56,17 @@ def _settimeout(sock: socket.socket, deadline: Deadline) -> None:
 
 
 def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
-    _settimeout(sock, deadline)
-    sock.sendall(data)
+    """Sends all of data; a peer that closed, reset or stopped reading is a CheckFailure."""
+    try:
+        _settimeout(sock, deadline)
+        sock.sendall(data)
+    except socket.timeout:
+        raise CheckFailure(f"the peer stopped reading: {len(data)} bytes could not be sent "
+                           f"within {deadline.seconds:g} s")
+    except OSError as e:
+        raise CheckFailure(f"the connection broke while the harness was still sending "
+                           f"({e.strerror or e})", hint="the other side closed or reset the "
+                           "connection before it had read everything it was sent")
 
 
 @dataclass

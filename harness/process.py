@@ -201,6 +201,13 @@ class Proc:
     def __exit__(self, *exc) -> None:
         self.kill()
 
+    def open_fds(self) -> int:
+        """How many file descriptors the program has open now (from /proc), or -1 if gone."""
+        try:
+            return len(os.listdir(f"/proc/{self.pid}/fd"))
+        except OSError:
+            return -1
+
     def command_line(self) -> str:
         return shlex.join(self.display)
 

@@ -30,6 +30,7 @@ class LabBuild:
     source: Path
     target: str
     programs: dict[str, Path]
+    shortio: Path  # the short-I/O shim built alongside (harness/shim/shortio.c)
 
 
 def default_build_dir() -> Path:
@@ -48,7 +49,8 @@ def read_manifest(build_dir: Path) -> list[LabBuild]:
         raise BuildError(f"{path} does not exist: configure and build first "
                          f"(cmake -S {ROOT} -B {build_dir} && cmake --build {build_dir})")
     return [LabBuild(impl=b["impl"], lab=b["lab"], source=Path(b["source"]), target=b["target"],
-                     programs={k: Path(v) for k, v in b["programs"].items()})
+                     programs={k: Path(v) for k, v in b["programs"].items()},
+                     shortio=Path(data["shortio"]))
             for b in data["builds"]]
 
 

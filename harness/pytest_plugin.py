@@ -4,6 +4,7 @@ Options:
   --impl labs|solutions|mutant/LAB/NAME|PATH   the implementation to test (default labs)
   --build-dir DIR    the CMake build (default ./build, or $SOCKLAB_BUILD_DIR)
   --valgrind         run every program under memcheck and judge its report
+  --short-io N       every send/recv on a stream socket moves at most N bytes (LD_PRELOAD shim)
   --lab LAB          for the harness's own tests: only this lab (repeatable)
   --results FILE     write every check's outcome and message as JSON (for grading)
 """
@@ -34,6 +35,8 @@ def pytest_addoption(parser):
                     help="labs (default), solutions, mutant/LAB/NAME, or a submission tree")
     group.addoption("--build-dir", default=None, help="the CMake build directory")
     group.addoption("--valgrind", action="store_true", help="run every program under memcheck")
+    group.addoption("--short-io", type=int, default=None, metavar="N",
+                    help="cap each stream send/recv at N bytes (partial sends, short reads)")
     group.addoption("--lab", action="append", default=[], help="harness self-tests: this lab")
     group.addoption("--results", default=None, help="write every check's outcome here (JSON)")
 
@@ -54,7 +57,8 @@ def settings_from(config) -> Settings:
     build_dir = config.getoption("--build-dir")
     return Settings(build_dir=Path(build_dir).resolve() if build_dir else
                     programs.default_build_dir(),
-                    impl=config.getoption("--impl"), valgrind=config.getoption("--valgrind"))
+                    impl=config.getoption("--impl"), valgrind=config.getoption("--valgrind"),
+                    short_io=config.getoption("--short-io"))
 
 
 @pytest.fixture(scope="session")

@@ -47,13 +47,12 @@ class Story:
     def render(self, error: BaseException) -> str:
         out = []
         where = f"step {len(self.steps)} failed: {self.steps[-1]}" if self.steps else "failed"
+        out.append(where)
+        out += [f"TODO: {todo}" for todo in dict.fromkeys(self.todos())]
         if isinstance(error, CheckFailure):
-            out += [where, error.render()]
+            out.append(error.render())
         else:
-            out += [where, f"the harness hit an unexpected error: {type(error).__name__}: "
-                           f"{error}"]
-        for todo in dict.fromkeys(self.todos()):
-            out.append(f"TODO: {todo}")
+            out.append(f"the harness hit an unexpected error: {type(error).__name__}: {error}")
         if len(self.steps) > 1:
             out.append("\nsteps:")
             out += [f"  {i}. {text}" for i, text in enumerate(self.steps, 1)]

@@ -23,7 +23,7 @@ struct options {
     const char *name;
 };
 
-/* Step 1: a socket connected to host:port. Exits with a message if no address answers. */
+/* Step 5: a socket connected to host:port. Exits with a message if no address answers. */
 static int connect_to_server(const char *host, const char *port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -48,7 +48,7 @@ static int connect_to_server(const char *host, const char *port)
     return fd;
 }
 
-/* Step 2: both ends of the connection. Ours (getsockname) has the port the OS picked for us
+/* Step 6: both ends of the connection. Ours (getsockname) has the port the OS picked for us
  * in connect(); the server logs that same address as its peer (getpeername). */
 static void print_addresses(int fd)
 {
@@ -64,7 +64,7 @@ static void print_addresses(int fd)
            addr_to_text((struct sockaddr *)&remote, remote_len, remote_text));
 }
 
-/* Step 3: send all len bytes. send() may take fewer bytes than offered; we loop until every
+/* Sends all len bytes. send() may take fewer bytes than offered; we loop until every
  * byte is gone (lab 03 shows when that happens). */
 static void send_all(int fd, const char *buf, size_t len)
 {
@@ -79,7 +79,7 @@ static void send_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Step 4: read until the server closes the connection (recv() returns 0). One recv() is
+/* Step 7: read until the server closes the connection (recv() returns 0). One recv() is
  * not one message: the reply may come in several pieces (lab 02 is all about this).
  * Returns the reply's length; it is NUL-terminated. */
 static size_t recv_until_closed(int fd, char *reply, size_t cap)

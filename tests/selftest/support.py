@@ -1,0 +1,42 @@
+"""Shared by the harness's own tests: running a lab's test module in a pytest of its own."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import programs
+
+ROOT = programs.ROOT
+
+
+def lab_module(lab: str) -> Path:
+    return ROOT / "tests" / f"test_{lab.replace('-', '_')}.py"
+
+
+def labs_with_tests() -> list[str]:
+    labs = sorted({b.lab for b in programs.read_manifest(programs.default_build_dir())})
+    return [lab for lab in labs if lab_module(lab).exists()]
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    tests: dict[str, dict]  # test name -> its entry in the results JSON
+
+
+def run_lab_tests(lab: str, impl: str, build_dir: Path, tmp_path: Path, *extra: str,
+                  timeout: float = 600) -> Run:
+    """Runs a lab's tests against impl in a fresh pytest process; returns every outcome."""
+    results = tmp_path / f"results-{abs(hash((lab, impl, extra)))}.json"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(lab_module(lab)),
+           "--impl", impl, "--build-dir", str(build_dir), "--results", str(results), *extra]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    tests = {}
+    if results.exists():
+        tests = {t["name"]: t for t in json.loads(results.read_text())["tests"]}
+    return Run(done.returncode, done.stdout + done.stderr, tests)
+

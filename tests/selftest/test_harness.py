@@ -1,0 +1,163 @@
+"""The harness's own tests: what every lab's tests rely on."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from harness import valgrind
+from harness.checks import CheckFailure, show
+from harness.process import Proc
+from harness.story import Story
+from harness.timing import Deadline, poll_until
+
+from .support import ROOT
+
+CLEAN = """\
+==1== FILE DESCRIPTORS: 4 open (3 std) at exit.
+==1== Open file descriptor 3: /tmp/x/valgrind-server-1.log
+==1==    <inherited from parent>
+==1==
+==1== All heap blocks were freed -- no leaks are possible
+==1== ERROR SUMMARY: 0 errors from 0 contexts (suppressed: 0 from 0)
+"""
+
+LEAKY = """\
+==2== Invalid write of size 1
+==2==    at 0x109A: greet (server.c:120)
+==2== FILE DESCRIPTORS: 5 open (3 std) at exit.
+==2== Open AF_INET socket 4: 127.0.0.1:5000 <-> 127.0.0.1:41000
+==2==    at 0x4A: accept (accept.c:26)
+==2==    by 0x10: serve (server.c:140)
+==2==
+==2==    definitely lost: 1,024 bytes in 2 blocks
+==2== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
+"""
+
+
+def test_valgrind_clean_report_has_no_problems():
+    report = valgrind.parse(CLEAN)
+    assert report.finished and report.problems() == []
+
+
+def test_valgrind_finds_errors_leaks_and_open_sockets():
+    problems = valgrind.parse(LEAKY).problems()
+    assert len(problems) == 3, problems
+    assert "1 memory error" in problems[0]
+    assert "1024 bytes definitely lost" in problems[1]
+    assert "Open AF_INET socket 4" in problems[2]
+
+
+def test_valgrind_report_without_summary_is_a_problem():
+    problems = valgrind.parse("==3== Memcheck, a memory error detector\n").problems()
+    assert problems and "did not exit normally" in problems[0]
+
+
+def test_show_cuts_long_data_in_the_middle():
+    text = show(b"a" * 1000 + b"END")
+    assert text.startswith("'aaa") and "END" in text and "1003 bytes in all" in text
+    assert show(b"hi\n") == "'hi\\n'"
+
+
+def test_wait_returns_when_the_program_exits_not_at_the_deadline():
+    with Proc("prog", ["sh", "-c", "echo hello; exit 3"]) as proc:
+        start = time.monotonic()
+        match = proc.wait_for_stdout("never printed", Deadline(10))
+        assert match is None
+        assert time.monotonic() - start < 5, "waited for the deadline after the program ended"
+        assert proc.wait(Deadline(5)) == 3
+        assert proc.stdout.text == "hello\n"
+
+
+def test_wait_for_a_line_times_out_on_a_silent_program():
+    with Proc("prog", ["sleep", "30"]) as proc:
+        start = time.monotonic()
+        assert proc.wait_for_stdout("x", Deadline(0.3)) is None
+        assert 0.3 <= time.monotonic() - start < 5
+        assert proc.running
+
+
+def test_kill_takes_the_whole_process_group():
+    proc = Proc("prog", ["sh", "-c", "sleep 30 & echo $!; trap '' TERM; sleep 30"])
+    match = proc.wait_for_stdout(r"^(\d+)$", Deadline(5))
+    grandchild = int(match.group(1))
+    proc.kill()
+    assert not proc.running
+    gone = poll_until(lambda: not os.path.exists(f"/proc/{grandchild}") or
+                      "Z" in open(f"/proc/{grandchild}/stat").read().split()[2], Deadline(5))
+    assert gone, "a process the program started outlived kill()"
+
+
+def test_programs_die_with_a_harness_that_is_killed(tmp_path):
+    """setpriv --pdeathsig: even a harness killed outright takes its programs with it."""
+    script = tmp_path / "harness_run.py"
+    script.write_text(textwrap.dedent(f"""\
+        import signal, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from harness.process import Proc
+        p = Proc("sleeper", ["sleep", "60"])
+        print(p.pid, flush=True)
+        signal.pause()
+        """))
+    runner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(runner.stdout.readline())
+        assert os.path.exists(f"/proc/{pid}")
+    finally:
+        runner.kill()
+        runner.wait(10)
+    assert poll_until(lambda: not os.path.exists(f"/proc/{pid}"), Deadline(5)), \
+        "a program outlived the harness that started it"
+
+
+def test_story_names_the_step_the_todo_and_the_programs_output():
+    story = Story()
+    story.step("start the server")
+    with Proc("server", ["sh", "-c", "echo 'server: TODO step 1: open_listener() is not "
+                                     "written yet' >&2; exit 1"]) as proc:
+        story.started(proc)
+        proc.wait(Deadline(5))
+        story.step("connect")
+        text = story.render(CheckFailure("should listen", expected="a line", actual="nothing"))
+    assert text.startswith("step 2 failed: connect\nTODO: your server stopped at TODO step 1")
+    assert "expected: a line" in text and "actual:   nothing" in text
+    assert "| server: TODO step 1" in text and "to reproduce" in text
+
+
+def test_plugin_reports_a_check_failure_as_a_story(tmp_path):
+    test_file = tmp_path / "test_story.py"
+    test_file.write_text(textwrap.dedent("""\
+        from harness.checks import expect
+        def test_one(story):
+            story.step("do the thing")
+            expect(False, "the thing should happen", expected="yes", actual="no")
+        """))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "harness.pytest_plugin", str(test_file), "--rootdir", tmp_path],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1, done.stdout
+    assert "step 1 failed: do the thing\nthe thing should happen\nexpected: yes" in done.stdout
+
+
+def test_a_server_that_dies_during_a_test_fails_it(lab_solutions):
+    server = lab_solutions.start_server()
+    server.proc.signal(signal.SIGKILL)
+    server.proc.wait(Deadline(5))
+    with pytest.raises(CheckFailure, match="ended during the test"):
+        with server:
+            pass
+
+
+@pytest.fixture
+def lab_solutions(builds, settings, story, tmp_path):
+    """Lab 01's reference programs, for tests of the Lab object itself."""
+    from harness.lab import Lab, Settings
+    solutions = Settings(settings.build_dir, "solutions", False)
+    build, error = type(builds)(solutions).get("01-tcp-basic")
+    if error:
+        pytest.skip(f"no lab 01 solution to test with: {error}")
+    return Lab("01-tcp-basic", build, None, solutions, story, tmp_path)

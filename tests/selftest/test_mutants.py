@@ -1,0 +1,63 @@
+"""Mutants prove the tests are sharp: each is a solution with one classic mistake
+(tests/mutants/LAB/NAME.patch), and the tests the patch names under "Caught by:" must fail on
+it, with a check failure, not a harness error. (The solutions passing everything is checked
+by the lab's own CTest entry.)
+
+A patch starts with a few header lines that patch(1) ignores:
+    Mistake: what the broken code does, and why it is wrong
+    Caught by: test_a, test_b
+    Options: --valgrind        (optional: how the catching tests must run)
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+from .support import ROOT, labs_with_tests, run_lab_tests
+
+MUTANTS = ROOT / "tests" / "mutants"
+
+
+def header(patch: Path) -> dict[str, str]:
+    fields = {}
+    for line in patch.read_text().splitlines():
+        if line.startswith("--- "):
+            break
+        if m := re.match(r"^(Mistake|Caught by|Options): *(.*)$", line):
+            fields[m.group(1)] = m.group(2).strip()
+    return fields
+
+
+def mutants_of(lab: str) -> list[Path]:
+    return sorted((MUTANTS / lab).glob("*.patch"))
+
+
+def pytest_generate_tests(metafunc):
+    if "mutant" in metafunc.fixturenames:
+        labs = metafunc.config.getoption("--lab") or labs_with_tests()
+        found = [p for lab in labs for p in mutants_of(lab)]
+        metafunc.parametrize("mutant", found, ids=[f"{p.parent.name}/{p.stem}" for p in found])
+
+
+def test_lab_has_mutants(lab_name):
+    assert len(mutants_of(lab_name)) >= 2, f"{lab_name} needs at least two mutants"
+
+
+def test_mutant_is_caught(mutant, build_dir, tmp_path):
+    fields = header(mutant)
+    assert fields.get("Mistake") and fields.get("Caught by"), \
+        f"{mutant.name} needs 'Mistake:' and 'Caught by:' header lines"
+    catchers = [name.strip() for name in fields["Caught by"].split(",")]
+    options = fields.get("Options", "").split()
+    lab, name = mutant.parent.name, mutant.stem
+    selection = " or ".join(catchers)
+    run = run_lab_tests(lab, f"mutant/{lab}/{name}", build_dir, tmp_path, "-k", selection,
+                        *options)
+    ran = {test.split("[")[0] for test in run.tests}
+    missing = [c for c in catchers if c not in ran]
+    assert not missing, f"'Caught by' names tests that did not run: {missing}\n{run.output[-2000:]}"
+    survived = [n for n, t in run.tests.items() if t["outcome"] != "failed"]
+    assert not survived, f"mutant {lab}/{name} ({fields['Mistake']}) survives {survived}"
+    crashed = [n for n, t in run.tests.items() if "harness hit an unexpected error" in t["message"]]
+    assert not crashed, f"{crashed} failed by a harness error, not a check:\n" + \
+        run.tests[crashed[0]]["message"][:2000]
