@@ -38,7 +38,7 @@ def default_build_dir() -> Path:
 
 
 def known_impls() -> tuple[str, ...]:
-    return ("labs", "solutions")
+    return ("labs", "solutions", "submission")
 
 
 def read_manifest(build_dir: Path) -> list[LabBuild]:
