@@ -7,9 +7,10 @@ tests run in a pytest of their own (a crash in one cannot take the others down),
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class Check:
     outcome: str  # passed, failed, skipped
     message: str
     duration: float
+    hidden: bool = False  # from an instructor's extra test directory
 
     @property
     def score(self) -> float:
@@ -67,35 +69,52 @@ def build_lab(build_dir: Path, build: programs.LabBuild) -> tuple[bool, str]:
         return False, str(e)
 
 
+def modules_for(lab: str, tests_dirs: list[Path]) -> list[Path]:
+    """The lab's test module in each directory: test_NN_name.py, and test_NN_name_*.py (an
+    instructor's extra checks for the lab, kept outside the student package)."""
+    stem = f"test_{lab.replace('-', '_')}"
+    found = []
+    for d in tests_dirs:
+        found += sorted({*d.glob(f"{stem}.py"), *d.glob(f"{stem}_*.py")})
+    return found
+
+
 def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[str],
               tests_dirs: list[Path]) -> tuple[list[Check], str]:
     results = workdir / f"{lab}.json"
     results.unlink(missing_ok=True)
-    modules = [str(m) for d in tests_dirs if (m := test_module(lab, d)).exists()]
+    modules = modules_for(lab, tests_dirs)
+    main_dir = tests_dirs[0].resolve()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-           "-p", "harness.pytest_plugin", "--rootdir", str(programs.ROOT), *modules,
-           "--impl", impl, "--build-dir", str(build_dir), "--results", str(results), *extra]
+           "-p", "harness.pytest_plugin", "--rootdir", str(programs.ROOT), *map(str, modules),
+           "--impl", impl, "--build-dir", str(build_dir), "--results", str(results),
+           "--basetemp", str(workdir / "tmp" / lab), *extra]
+    env = {**os.environ, "PYTHONPATH": str(programs.ROOT)}  # extra test dirs import harness
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(cmd, cwd=programs.ROOT, capture_output=True, text=True,
-                              timeout=LAB_TIMEOUT)
+                              timeout=LAB_TIMEOUT, env=env)
         output = done.stdout + done.stderr
     except subprocess.TimeoutExpired:
         output = f"the tests of {lab} took longer than {LAB_TIMEOUT} s and were stopped"
+    shutil.rmtree(workdir / "tmp" / lab, ignore_errors=True)  # what the programs wrote
     if not results.exists():
         return [], output
     checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"], t["message"],
-                    t["duration"]) for t in json.loads(results.read_text())["tests"]]
+                    t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir)
+              for t in json.loads(results.read_text())["tests"]]
     return checks, output
 
 
 def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,
           extra: list[str] = (), tests_dirs: list[Path] | None = None,
-          progress=None) -> list[LabResult]:
-    """Grades the labs of impl ("labs", "solutions", or a tree's "submission" build)."""
+          progress=None, done=None) -> list[LabResult]:
+    """Grades the labs of impl ("labs", "solutions", or a tree's "submission" build).
+    done(results so far) is called after each lab, so that a grading stopped by a time limit
+    still leaves the scores of the labs it finished."""
     tests_dirs = tests_dirs or [programs.ROOT / "tests"]
     builds = {b.lab: b for b in programs.read_manifest(build_dir) if b.impl == impl}
-    chosen = [lab for lab in (labs or sorted(builds))
-              if any(test_module(lab, d).exists() for d in tests_dirs)]
+    chosen = [lab for lab in (labs or sorted(builds)) if modules_for(lab, tests_dirs)]
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for lab in chosen:
@@ -106,10 +125,17 @@ def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,
             result.built, result.build_output = False, f"no {lab} in this implementation"
         else:
             result.built, result.build_output = build_lab(build_dir, builds[lab])
-        result.checks, output = run_tests(lab, impl, build_dir, workdir, list(extra), tests_dirs)
+        lab_extra = list(extra)
+        if not result.built:
+            error_file = workdir / f"{lab}.build-error.txt"
+            error_file.write_text(result.build_output)
+            lab_extra += ["--build-error-file", str(error_file)]
+        result.checks, output = run_tests(lab, impl, build_dir, workdir, lab_extra, tests_dirs)
         if not result.checks:
             result.error = output[-3000:]
         results.append(result)
+        if done:
+            done(results)
     return results
 
 
@@ -145,12 +171,3 @@ def scoreboard(results: list[LabResult], title: str) -> str:
                 number = r.lab[:2]
                 out.append(f"  all of them: cmake --build build --target check{number}")
     return "\n".join(out)
-
-
-def write_summary(results: list[LabResult], path: Path, impl: str) -> None:
-    data = {"impl": impl, "time": time.time(),
-            "score": sum(r.score for r in results), "max_score": sum(r.max_score for r in results),
-            "labs": [{"lab": r.lab, "built": r.built, "score": r.score, "max_score": r.max_score,
-                      "build_output": "" if r.built else r.build_output,
-                      "checks": [c.__dict__ for c in r.checks]} for r in results]}
-    path.write_text(json.dumps(data, indent=1))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import valgrind
+from .limits import Limits
 from .checks import CheckFailure, show
 from .peers import Address
 from .process import Proc, describe_status
@@ -35,6 +36,8 @@ class Settings:
     impl: str
     valgrind: bool
     short_io: Optional[int] = None  # cap every stream send/recv at this many bytes
+    limits: Optional[Limits] = None  # rlimits on every program (grading)
+    build_error: Optional[str] = None  # the lab did not compile: every test says so
 
     @property
     def time_scale(self) -> float:
@@ -115,6 +118,10 @@ class Lab:
 
     # -- programs --------------------------------------------------------------------------
     def program(self, program: str) -> Path:
+        if self.settings.build_error is not None:
+            raise CheckFailure(f"lab {self.name} does not compile, so nothing could be tested",
+                               actual="the compiler said:\n" + self.settings.build_error[-4000:],
+                               hint="fix the first error first: the others often follow from it")
         if self.build_error is not None:
             raise CheckFailure(f"lab {self.name} did not build, so nothing could be tested",
                                actual=self.build_error[-4000:])
@@ -136,6 +143,8 @@ class Lab:
         if self.settings.valgrind:
             log = self.workdir / f"valgrind-{program}-{next(self._counter)}.log"
             argv = valgrind.command(log, argv)
+        if self.settings.limits:
+            argv = self.settings.limits.prefix(self.settings.valgrind) + argv
         full_env = {**os.environ, "LC_ALL": "C", **self._short_io_env(), **(env or {})}
         proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd or self.workdir)
         if self.settings.valgrind:

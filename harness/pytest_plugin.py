@@ -7,6 +7,9 @@ Options:
   --short-io N       every send/recv on a stream socket moves at most N bytes (LD_PRELOAD shim)
   --lab LAB          for the harness's own tests: only this lab (repeatable)
   --results FILE     write every check's outcome and message as JSON (for grading)
+  --limits           rlimits on every program (CPU, memory, file size, processes)
+  --limit-fsize SIZE the largest file a program may write under --limits (e.g. 256M)
+  --build-error-file FILE   the lab did not compile: every test fails with this output
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import pytest
 from . import programs
 from .checks import CheckFailure
 from .lab import Lab, Settings
+from .limits import Limits, parse_size
 from .process import kill_all
 from .story import Story
 
@@ -39,6 +43,9 @@ def pytest_addoption(parser):
                     help="cap each stream send/recv at N bytes (partial sends, short reads)")
     group.addoption("--lab", action="append", default=[], help="harness self-tests: this lab")
     group.addoption("--results", default=None, help="write every check's outcome here (JSON)")
+    group.addoption("--limits", action="store_true", help="rlimits on every program")
+    group.addoption("--limit-fsize", default=None, help="largest file a program may write")
+    group.addoption("--build-error-file", default=None, help="the lab did not compile")
 
 
 def pytest_configure(config):
@@ -55,10 +62,16 @@ def pytest_collection_modifyitems(config, items):
 
 def settings_from(config) -> Settings:
     build_dir = config.getoption("--build-dir")
+    limits = None
+    if config.getoption("--limits"):
+        fsize = config.getoption("--limit-fsize")
+        limits = Limits(file_size=parse_size(fsize)) if fsize else Limits()
+    error_file = config.getoption("--build-error-file")
     return Settings(build_dir=Path(build_dir).resolve() if build_dir else
                     programs.default_build_dir(),
                     impl=config.getoption("--impl"), valgrind=config.getoption("--valgrind"),
-                    short_io=config.getoption("--short-io"))
+                    short_io=config.getoption("--short-io"), limits=limits,
+                    build_error=Path(error_file).read_text() if error_file else None)
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +158,7 @@ def _record(item, report) -> None:
     entry = results.setdefault(item.nodeid, {
         "name": item.nodeid.split("::", 1)[-1],
         "module": item.module.__name__ if item.module else "",
+        "path": str(item.path),
         "lab": getattr(item.module, "LAB", None),
         "points": marker.args[0] if marker else DEFAULT_POINTS,
         "doc": ((item.function.__doc__ or "").strip().splitlines() or [""])[0],

@@ -1,0 +1,137 @@
+"""Batch grading: a folder with one submission per student, graded in parallel.
+
+Each submission is graded by a `python3 -m harness grade` of its own, in its own build and
+working directory, with rlimits on every program it runs (--limits), in a cgroup capping its
+processes where the machine allows one, and under a wall-clock limit. A fork bomb, an endless
+loop or a runaway write costs that submission its points and nothing else.
+
+Out: OUT/grades.csv (one row a student, one column a lab, a total) and, per student,
+OUT/students/NAME/{results.json, junit.xml, feedback.txt, summary.json}.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import programs
+from .limits import ProcessCap
+
+PROCESS_CAP = 512  # tasks (processes and threads) per submission, harness included
+
+
+@dataclass
+class BatchOptions:
+    jobs: int = 2
+    submission_timeout: float = 1800.0
+    labs: tuple[str, ...] = ()
+    tests_dirs: tuple[Path, ...] = ()
+    limit_fsize: str | None = None
+    keep_builds: bool = False
+
+
+def find_submissions(folder: Path) -> list[tuple[str, Path]]:
+    """(student, tree): each subfolder is a student; their labs are in it, or in its labs/."""
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        tree = sub / "labs" if (sub / "labs").is_dir() else sub
+        found.append((sub.name, tree))
+    return found
+
+
+def grade_one(student: str, tree: Path, out: Path, options: BatchOptions, run_id: str) -> dict:
+    student_dir = out / "students" / student
+    student_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "harness", "grade", "--impl", str(tree),
+           "--build-dir", str(student_dir / "build"), "--out", str(student_dir), "--limits",
+           *[f"--tests-dir={d}" for d in options.tests_dirs], *options.labs]
+    if options.limit_fsize:
+        cmd.append(f"--limit-fsize={options.limit_fsize}")
+    cap = ProcessCap(f"{run_id}-{student}", PROCESS_CAP)
+    log = student_dir / "grading.log"
+    started = time.monotonic()
+    stopped = ""
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen(cap.wrap(cmd), cwd=programs.ROOT, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(programs.ROOT)})
+        try:
+            proc.wait(timeout=options.submission_timeout)
+        except subprocess.TimeoutExpired:
+            stopped = (f"grading was stopped after {options.submission_timeout:g} s "
+                       "(the submission's time limit); the labs not finished score 0")
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            cap.remove()
+    if not options.keep_builds:
+        subprocess.run(["rm", "-rf", str(student_dir / "build")], check=False)
+    return read_scores(student, student_dir, stopped, time.monotonic() - started)
+
+
+def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float) -> dict:
+    """The student's scores from summary.json; when grading died or was stopped, whatever it
+    had finished, and a results.json that says what happened (one is always written)."""
+    summary_file = student_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"labs": []}
+    if stopped or not summary_file.exists():
+        reason = stopped or ("grading failed before any lab finished; see grading.log:\n" +
+                             _tail(student_dir / "grading.log"))
+        results_file = student_dir / "results.json"
+        results = (json.loads(results_file.read_text()) if results_file.exists() else
+                   {"score": 0.0, "tests": [], "visibility": "visible",
+                    "stdout_visibility": "hidden"})
+        results["output"] = f"{results.get('output', '')}\n\n{reason}".strip()
+        results["execution_time"] = round(elapsed, 1)
+        results_file.write_text(json.dumps(results, indent=1))
+    scores = {lab["lab"]: lab["score"] for lab in summary["labs"]}
+    return {"student": student, "scores": scores, "total": sum(scores.values()),
+            "max": {lab["lab"]: lab["max_score"] for lab in summary["labs"]},
+            "note": "stopped: time limit" if stopped else
+                    ("" if summary_file.exists() else "grading failed")}
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list[dict]:
+    submissions = find_submissions(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex[:8]
+
+    def one(item):
+        student, tree = item
+        row = grade_one(student, tree, out, options, run_id)
+        if progress:
+            progress(row)
+        return row
+
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        rows = list(pool.map(one, submissions))
+    write_csv(rows, out / "grades.csv")
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    labs = sorted({lab for row in rows for lab in {**row["scores"], **row["max"]}})
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *labs, "total", "note"])
+        for row in rows:
+            writer.writerow([row["student"], *[f"{row['scores'].get(lab, 0):g}" for lab in labs],
+                             f"{row['total']:g}", row["note"]])

@@ -1,0 +1,91 @@
+"""Hand-out packages.
+
+- The student package: the course without solutions/ and without the mutants (which are
+  patches against the solutions); it builds and grades out of the box.
+- The Gradescope autograder: a zip with setup.sh and run_autograder at its root and the
+  student package (plus the instructor's hidden tests) in socklab/. run_autograder grades
+  /autograder/submission and always writes /autograder/results/results.json.
+"""
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+from .programs import ROOT
+
+# Never handed out: the references, the mistakes made from them, and what builds produce.
+EXCLUDED_TOP = {"solutions", ".git", ".ci"}
+EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
+EXCLUDED_PREFIXES = ("tests/mutants/", "build", "dist/")
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder's image.
+set -euo pipefail
+cd /autograder/source/socklab
+scripts/setup
+cmake -S . -B build
+cmake --build build --target socklab_common socklab_shortio
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Gradescope runs this for every submission. results.json is written whatever happens.
+cd /autograder/source/socklab
+mkdir -p /autograder/results
+/usr/bin/python3 -m harness gradescope /autograder/submission /autograder/results/results.json \\
+    --tests-dir hidden-tests --build-dir /tmp/socklab-build ||
+  [ -s /autograder/results/results.json ] ||
+  echo '{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}' \\
+    > /autograder/results/results.json
+"""
+
+
+def course_files(root: Path = ROOT) -> list[Path]:
+    """The files of the course, relative to root (from git when it is a checkout)."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], check=True,
+                                capture_output=True).stdout.decode().split("\0")
+        files = [Path(f) for f in listed if f]
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        files = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    return sorted(f for f in files if _handed_out(f) and (root / f).exists())
+
+
+def _handed_out(rel: Path) -> bool:
+    text = rel.as_posix()
+    return (rel.parts[0] not in EXCLUDED_TOP and not EXCLUDED_PARTS & set(rel.parts)
+            and not text.startswith(EXCLUDED_PREFIXES))
+
+
+def student_package(out: Path, root: Path = ROOT) -> Path:
+    """socklab-student.tar.gz: the course in a folder socklab/, minus solutions and mutants."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w:gz") as tar:
+        for rel in course_files(root):
+            tar.add(root / rel, arcname=f"socklab/{rel.as_posix()}", recursive=False)
+    return out
+
+
+def gradescope_package(out: Path, hidden: list[Path], root: Path = ROOT) -> Path:
+    """The autograder zip: setup.sh, run_autograder, socklab/ and socklab/hidden-tests/."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        _add_text(z, "setup.sh", SETUP_SH)
+        _add_text(z, "run_autograder", RUN_AUTOGRADER)
+        for rel in course_files(root):
+            z.write(root / rel, f"socklab/{rel.as_posix()}")
+        for folder in hidden:
+            for path in sorted(folder.glob("*.py")):
+                z.write(path, f"socklab/hidden-tests/{path.name}")
+        if not hidden:
+            _add_text(z, "socklab/hidden-tests/README", "Extra test modules go here.\n", 0o644)
+    return out
+
+
+def _add_text(z: zipfile.ZipFile, name: str, text: str, mode: int = 0o755) -> None:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (0o100000 | mode) << 16  # a regular file, executable for scripts
+    z.writestr(info, text)
