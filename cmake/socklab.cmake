@@ -110,12 +110,14 @@ function(socklab_build_mutants)
     file(COPY ${CMAKE_SOURCE_DIR}/solutions/${lab}/ DESTINATION ${dir})
     execute_process(COMMAND ${PATCH} -s -p1 -d ${dir} -i ${CMAKE_SOURCE_DIR}/tests/mutants/${rel}
                     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-    if(NOT rc EQUAL 0)
-      message(FATAL_ERROR "mutant ${rel} no longer applies to solutions/${lab}:\n${out}")
-    endif()
     file(GLOB solution_files ${CMAKE_SOURCE_DIR}/solutions/${lab}/*)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
                  ${CMAKE_SOURCE_DIR}/tests/mutants/${rel} ${solution_files})
+    if(NOT rc EQUAL 0)
+      # Not fatal: the labs still build; the mutant self-test reports the stale patch.
+      message(WARNING "mutant ${rel} no longer applies to solutions/${lab}:\n${out}")
+      continue()
+    endif()
     socklab_build_lab(mutant/${lab}/${name} ${lab} ${dir})
   endforeach()
 endfunction()

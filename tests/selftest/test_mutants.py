@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import programs
+
 from .support import ROOT, labs_with_tests, run_lab_tests
 
 MUTANTS = ROOT / "tests" / "mutants"
@@ -50,6 +52,9 @@ def test_mutant_is_caught(mutant, build_dir, tmp_path):
     catchers = [name.strip() for name in fields["Caught by"].split(",")]
     options = fields.get("Options", "").split()
     lab, name = mutant.parent.name, mutant.stem
+    built = {b.impl for b in programs.read_manifest(build_dir)}
+    assert f"mutant/{lab}/{name}" in built, \
+        f"{mutant.name} was not built: it no longer applies to solutions/{lab} (cmake warned)"
     selection = " or ".join(catchers)
     run = run_lab_tests(lab, f"mutant/{lab}/{name}", build_dir, tmp_path, "-k", selection,
                         *options)
