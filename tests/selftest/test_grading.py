@@ -1,0 +1,210 @@
+"""Grading for instructors: scores, reports, batch grading, packages.
+
+One batch of lab 01 submissions, made from this repository, is graded once for the module:
+the solutions, the skeletons, a mutant, one that does not compile, one that loops forever,
+one that fills the disk, and (where a cgroup can contain it) one that forks without end. The
+two that never end by themselves (erin, eve) sort next to each other, so they use their time
+limit side by side.
+"""
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from harness import limits
+
+from .support import ROOT
+
+LAB = "01-tcp-basic"
+# One batch grading for the whole module, two submissions of which run into their time limit.
+pytestmark = pytest.mark.timeout(600)
+
+
+def make_submission(root: Path, name: str, source: Path, edit=None) -> Path:
+    lab_dir = root / name / "labs" / LAB
+    shutil.copytree(source, lab_dir)
+    if edit:
+        edit(lab_dir)
+    return root / name
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def apply_patch(patch: Path):
+    return lambda d: subprocess.run(["patch", "-s", "-p1", "-d", str(d), "-i", str(patch)],
+                                    check=True)
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    solutions = ROOT / "solutions" / LAB
+    if not solutions.exists():
+        pytest.skip("needs solutions/ to make submissions from")
+    root = tmp_path_factory.mktemp("submissions")
+    make_submission(root, "alice", solutions)
+    make_submission(root, "bob", ROOT / "labs" / LAB)
+    make_submission(root, "carol", solutions,
+                    apply_patch(ROOT / "tests/mutants" / LAB / "serves-one-client.patch"))
+    make_submission(root, "dave", solutions,
+                    lambda d: replace_in(d / "server.c", "static void serve(int listener)\n{",
+                                         "static void serve(int listener)\n{ oops"))
+    make_submission(root, "erin", solutions,  # an endless loop before it ever listens
+                    lambda d: replace_in(d / "server.c", "    stop_on_signals();\n",
+                                         "    stop_on_signals();\n    for (volatile int i = 0;; i++)\n        ;\n"))
+    make_submission(root, "frank", solutions,  # writes without end at its first client
+                    lambda d: replace_in(d / "server.c", "        greet(conn, peer_text);\n",
+                                         "        FILE *f = fopen(\"junk\", \"w\");\n"
+                                         "        for (;;)\n            fputs(peer_text, f);\n"
+                                         "        greet(conn, peer_text);\n"))
+    bomb = limits.ProcessCap("probe-selftest", 8)
+    contained = bomb.available
+    bomb.remove()
+    if contained:
+        make_submission(root, "eve", solutions,  # children that fork, forever
+                        lambda d: replace_in(d / "server.c", "    stop_on_signals();\n",
+                                             "    stop_on_signals();\n    for (;;)\n"
+                                             "        if (fork() == 0)\n            pause();\n"))
+    out = tmp_path_factory.mktemp("grades")
+    done = subprocess.run([sys.executable, "-m", "harness", "batch", str(root), LAB,
+                           "--out", str(out), "--jobs", "2", "--timeout", "15",
+                           "--limit-fsize", "8M"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(out / "grades.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return out, rows, contained
+
+
+def results(out: Path, student: str) -> dict:
+    return json.loads((out / "students" / student / "results.json").read_text())
+
+
+def full_marks(out: Path) -> float:
+    return sum(t["max_score"] for t in results(out, "alice")["tests"])
+
+
+def test_solutions_get_full_marks(batch_run):
+    out, rows, _ = batch_run
+    assert full_marks(out) > 0
+    assert float(rows["alice"][LAB]) == full_marks(out), results(out, "alice")["output"]
+
+
+def test_skeleton_scores_zero(batch_run):
+    out, rows, _ = batch_run
+    assert float(rows["bob"][LAB]) == 0
+
+
+def test_mutant_loses_points_but_not_all(batch_run):
+    out, rows, _ = batch_run
+    assert 0 < float(rows["carol"][LAB]) < full_marks(out)
+    failed = [t["name"] for t in results(out, "carol")["tests"] if t["status"] == "failed"]
+    assert any("connection loop" in name for name in failed), failed
+
+
+def test_compile_error_scores_zero_with_the_compilers_output(batch_run):
+    out, rows, _ = batch_run
+    assert float(rows["dave"][LAB]) == 0
+    compile_entry = [t for t in results(out, "dave")["tests"] if t["name"].endswith("compile")]
+    assert compile_entry and "oops" in compile_entry[0]["output"]
+    checks = [t for t in results(out, "dave")["tests"] if t["max_score"] > 0]
+    assert checks and all("does not compile" in t["output"] for t in checks)
+
+
+def test_endless_loop_and_disk_filler_cost_only_their_own_points(batch_run):
+    out, rows, _ = batch_run
+    assert float(rows["erin"][LAB]) < full_marks(out)
+    assert float(rows["frank"][LAB]) < full_marks(out)
+    junk = list((out / "students" / "frank").rglob("junk"))
+    assert all(p.stat().st_size <= 8 << 20 for p in junk), "the file size limit did not hold"
+    # alice and the others were graded alongside them, and lost nothing
+    assert float(rows["alice"][LAB]) == full_marks(out)
+
+
+def test_process_bomb_is_contained(batch_run):
+    out, rows, contained = batch_run
+    if not contained:
+        pytest.skip("no cgroup can be made here; RLIMIT_NPROC is the only process limit")
+    assert float(rows["eve"][LAB]) < full_marks(out)
+    assert float(rows["alice"][LAB]) == full_marks(out)
+
+
+def schema_from_docs() -> dict:
+    text = (ROOT / "docs" / "instructors.md").read_text()
+    block = re.search(r"<!-- results-schema -->\s*```json\n(.*?)```", text, re.DOTALL)
+    assert block, "docs/instructors.md lost its results.json schema block"
+    return json.loads(block.group(1))
+
+
+def validate(value, schema: dict, where: str = "results") -> None:
+    """The subset of JSON Schema the documented schema uses."""
+    kinds = {"object": dict, "array": list, "string": str, "number": (int, float)}
+    if "type" in schema:
+        assert isinstance(value, kinds[schema["type"]]), f"{where}: not a {schema['type']}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if "minimum" in schema:
+        assert value >= schema["minimum"], f"{where}: {value} < {schema['minimum']}"
+    for key in schema.get("required", []):
+        assert key in value, f"{where}: missing {key!r}"
+    for key, sub in schema.get("properties", {}).items():
+        if key in value:
+            validate(value[key], sub, f"{where}.{key}")
+    if "items" in schema:
+        for i, item in enumerate(value):
+            validate(item, schema["items"], f"{where}[{i}]")
+
+
+def test_every_results_json_follows_the_documented_schema(batch_run):
+    out, rows, _ = batch_run
+    schema = schema_from_docs()
+    for student in rows:
+        validate(results(out, student), schema, f"{student}/results.json")
+
+
+def test_hidden_tests_are_graded_and_marked(tmp_path, build_dir):
+    if not (ROOT / "solutions" / LAB).exists():
+        pytest.skip("needs solutions/")
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_01_tcp_basic_hidden.py").write_text(
+        'LAB = "01-tcp-basic"\n\n'
+        'def test_hidden_greeting(lab):\n'
+        '    """An instructor\'s extra check."""\n'
+        '    with lab.start_server() as server:\n'
+        '        lab.run("client", "-p", server.port).expect_status(0)\n')
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "harness", "grade", LAB, "--impl", "solutions",
+                           "--build-dir", str(build_dir), "--out", str(out),
+                           "--tests-dir", str(hidden)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tests = json.loads((out / "results.json").read_text())["tests"]
+    extra = [t for t in tests if "extra check" in t["name"]]
+    assert extra and extra[0]["visibility"] == "after_published" and extra[0]["score"] == 1
+    assert all(t["visibility"] == "visible" for t in tests if t not in extra)
+
+
+def test_student_package_builds_and_grades(tmp_path):
+    tarball = tmp_path / "socklab-student.tar.gz"
+    subprocess.run([sys.executable, "-m", "harness", "package", "student", "--out", str(tarball)],
+                   cwd=ROOT, check=True, capture_output=True)
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+        assert not [n for n in names if n.startswith(("socklab/solutions", "socklab/tests/mutants"))]
+        tar.extractall(tmp_path / "unpacked")
+    course = tmp_path / "unpacked" / "socklab"
+    done = subprocess.run(["./socklab", "grade", LAB], cwd=course, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr  # the skeleton fails its checks
+    assert re.search(rf"^{LAB}\s+0/\d+\s+0/\d+", done.stdout, re.MULTILINE), done.stdout
+    assert "TODO step 1" in done.stdout
