@@ -95,10 +95,14 @@ def test_programs_die_with_a_harness_that_is_killed(tmp_path):
     """setpriv --pdeathsig: even a harness killed outright takes its programs with it."""
     script = tmp_path / "harness_run.py"
     script.write_text(textwrap.dedent(f"""\
-        import signal, sys
+        import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
         from harness.process import Proc
+        from harness.timing import Deadline, poll_until
         p = Proc("sleeper", ["sleep", "60"])
+        # setpriv arms the death signal just before it execs the program: wait for the exec
+        exe = lambda: os.readlink(f"/proc/{{p.pid}}/exe")
+        poll_until(lambda: exe().endswith("/sleep"), Deadline(10))
         print(p.pid, flush=True)
         signal.pause()
         """))
