@@ -4,8 +4,8 @@ stopped at the end.
 Each program's stdout and stderr are read by a thread into an Output, so a test can wait for
 a line with a deadline while the program keeps running. Every Proc is recorded in a registry
 and killed (with its whole process group) when the harness exits, pass or fail; and each
-child is started under `setpriv --pdeathsig KILL`, so that even a harness killed outright
-takes its programs with it.
+child is started under `setpriv --pdeathsig KILL`, so that even a harness killed outright (once
+the program has started) takes its programs with it.
 """
 from __future__ import annotations
 
