@@ -1,0 +1,67 @@
+"""./socklab bench [--quick] [--parts buffers,framing,concurrency] [--runs N] [--docs]
+
+Runs the benchmarks side by side on loopback, prints progress, and writes results.json and
+SVG plots to build/bench/ (or --out). --quick finishes in under a minute (docs, CI smoke
+test); --docs copies the plots to docs/img/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from harness import programs
+
+from . import buffers, concurrency, framing, plot
+from .common import Context, progress
+
+PARTS = {"buffers": buffers, "framing": framing, "concurrency": concurrency}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="socklab bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
+    parser.add_argument("--parts", default=",".join(PARTS), help="which benchmarks")
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (median)")
+    parser.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--docs", action="store_true", help="copy the plots to docs/img/")
+    args = parser.parse_args(argv)
+
+    out = (args.out or args.build_dir / "bench").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(args.build_dir.resolve(), out, args.quick, args.runs or (1 if args.quick else 3))
+    results = {"quick": args.quick, "runs": ctx.runs, "machine": platform.uname()._asdict(),
+               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    started = time.perf_counter()
+    for name in args.parts.split(","):
+        progress(f"{name} ...")
+        results[name] = PARTS[name].run(ctx)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    plots = []
+    if "buffers" in results:
+        plots.append(plot.buffers(results["buffers"], out / "bench-buffers.svg"))
+    if "framing" in results:
+        plots.append(plot.framing(results["framing"], out / "bench-framing.svg"))
+    if "concurrency" in results:
+        plots += plot.concurrency(results["concurrency"], out / "bench-concurrency-rate.svg",
+                                  out / "bench-concurrency-wait.svg")
+    if args.docs:
+        img = programs.ROOT / "docs" / "img"
+        img.mkdir(exist_ok=True)
+        for p in plots:
+            shutil.copy(p, img / p.name)
+    print(f"results: {out / 'results.json'} ({results['seconds']} s)")
+    for p in plots:
+        print(f"plot: {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

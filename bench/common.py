@@ -1,0 +1,74 @@
+"""What every benchmark needs: the reference programs, servers on free ports, timing."""
+from __future__ import annotations
+
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import programs
+from harness.process import Proc
+from harness.timing import Deadline
+
+LISTENING = re.compile(r"^listening on .*:(\d+)\s*$", re.MULTILINE)
+
+
+@dataclass
+class Context:
+    build_dir: Path
+    out: Path
+    quick: bool
+    runs: int
+
+    def program(self, lab: str, name: str) -> Path:
+        return programs.find(self.build_dir, "solutions", lab).programs[name]
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def start_server(path: Path, *args: str) -> tuple[Proc, int]:
+    """A reference server on an OS-chosen port; (its Proc, the port)."""
+    proc = Proc(path.name, [str(path), "-p", "0", *args])
+    match = proc.wait_for_stdout(LISTENING, Deadline(10))
+    if match is None:
+        proc.kill()
+        raise RuntimeError(f"{path} did not start: {proc.stderr.text}")
+    return proc, int(match.group(1))
+
+
+def free_port() -> int:
+    """A port that was free a moment ago, for tools that cannot take -p 0 (iperf3, socat)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, deadline: Deadline) -> None:
+    """Waits until something accepts connections on port (a tool that prints nothing)."""
+    while not deadline.expired:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def timed(cmd: list[str], timeout: float = 600) -> tuple[float, str]:
+    """Runs cmd; (wall seconds, stdout). Fails loudly: a benchmark of a failure is no figure."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-500:]}")
+    return elapsed, done.stdout
