@@ -1,0 +1,111 @@
+/* Lab 06 server: answer every UDP datagram with its uppercase copy.
+ *
+ * The conversation: a client sends one datagram; the server sends back one datagram, the same
+ * bytes with a-z made A-Z, to the address the datagram came from. There is no connection: the
+ * next datagram may come from anybody. The server logs each sender and runs until SIGTERM or
+ * Ctrl-C.
+ *
+ * The life of a UDP server, one call at a time:
+ *   getaddrinfo  turns "-H 127.0.0.1 -p 9006" into addresses we can bind to (SOCK_DGRAM)
+ *   socket       makes a datagram endpoint
+ *   bind         claims the address and port; from now on datagrams sent there are queued for us
+ *   recvfrom     takes the next whole datagram, and tells us who sent it
+ *   sendto       sends one datagram to the address we name
+ * No listen(), no accept(): one socket serves every client. */
+#include "socklab.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <unistd.h>
+
+enum {
+    /* The UDP header stores a datagram's length in 16 bits, so no datagram can carry more
+     * than 65535 bytes (the real limit is lower: 65507 over IPv4, 65527 over IPv6, once the
+     * headers are counted). A buffer this big can never be too small: recvfrom() cuts a
+     * datagram that does not fit and throws the rest away. */
+    MAX_DATAGRAM = 65535,
+};
+
+/* Step 1: a UDP socket bound to host:port. Exits with a message if there is none. */
+static int open_socket(const char *host, const char *port)
+{
+    /* TODO step 1: return a UDP socket bound to host:port.
+     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE.
+     *     On failure: die("cannot bind to %s port %s: %s", host, port, gai_strerror(rc)).
+     *  b. For each address in the list, until one works: socket(), then bind(). Close the
+     *     ones that fail. (No listen() and no SO_REUSEADDR for UDP: the README says why.)
+     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot bind to ...").
+     *     Return the socket. */
+    todo(1, "open_socket(\"%s\", \"%s\")", host, port);
+}
+
+/* With -p 0 the OS chose the port; getsockname() tells us which one it was. A UDP socket does
+ * not listen(), but the line is the same as for TCP servers: this is where clients send. */
+static void print_listening_address(int fd)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &len) == -1)
+        die_errno("getsockname");
+    char text[ADDR_TEXT_LEN];
+    printf("listening on %s\n", addr_to_text((struct sockaddr *)&local, len, text));
+}
+
+/* a-z become A-Z; every other byte, NUL and bytes above 127 included, stays as it is. Not
+ * toupper(): in some locales it changes bytes above 127 too, and a datagram may be binary. */
+static void uppercase_ascii(unsigned char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (data[i] >= 'a' && data[i] <= 'z')
+            data[i] = (unsigned char)(data[i] - 'a' + 'A');
+}
+
+/* Step 3: send the reply to the address the request came from. A datagram goes out whole or
+ * not at all, so there is no loop as for TCP: sendto() returns the full length, or -1.
+ * A failure concerns this one client: we report it and serve the next. */
+static void reply(int fd, const unsigned char *data, size_t len, const struct sockaddr *to,
+                  socklen_t to_len, const char *peer)
+{
+    /* TODO step 3: sendto() the len bytes of data to the address to (to_len bytes long).
+     *  A datagram goes whole or not at all: no loop. If sendto() fails,
+     *  warn_errno("sendto %s", peer) and return: the server goes on with the next datagram. */
+    todo(3, "reply(%d, ..., %zu, ..., \"%s\")", fd, len, peer);
+}
+
+/* Step 2: the datagram loop. Each recvfrom() returns exactly one datagram, however small: an
+ * empty one (0 bytes) is a message like any other, not the end of anything - UDP has no end. */
+static void serve(int fd)
+{
+    unsigned char data[MAX_DATAGRAM]; /* 64 KiB: fine on the stack of a one-thread program */
+    /* TODO step 2: the datagram loop, until a stop is requested.
+     *  a. wait_readable(fd, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
+     *     (die_errno("poll")).
+     *  b. recvfrom() one datagram into data (all of it: sizeof data), with the sender's address
+     *     in a struct sockaddr_storage; set its length variable to sizeof before every call.
+     *     EINTR and ECONNREFUSED: continue. Any other error: die_errno("recvfrom").
+     *  c. Print "datagram of N bytes from PEER" (addr_to_text()). 0 bytes is a datagram too.
+     *  d. uppercase_ascii() the data, then reply() to the sender. */
+    todo(2, "serve(%d) with a buffer of %zu bytes", fd, sizeof data);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {
+        .summary = "Answer every UDP datagram with its uppercase copy, until SIGTERM or Ctrl-C.",
+        .host_help = "address to receive on",
+        .default_host = "127.0.0.1",
+        .port_help = "UDP port to receive on; 0 lets the OS choose",
+        .default_port = "9006",
+        .port_may_be_zero = true,
+    };
+    cli_parse(&cli, argc, argv);
+    stop_on_signals();
+
+    int fd = open_socket(cli.host, cli.port);
+    print_listening_address(fd);
+    serve(fd);
+    close(fd);
+    printf("stopped\n");
+    return 0;
+}
