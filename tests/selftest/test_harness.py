@@ -51,6 +51,14 @@ def test_valgrind_finds_errors_leaks_and_open_sockets():
     assert "Open AF_INET socket 4" in problems[2]
 
 
+def test_valgrind_leak_alone_is_not_called_a_memory_error():
+    text = ("==4== 40 bytes in 1 blocks are definitely lost in loss record 1 of 1\n"
+            "==4==    definitely lost: 40 bytes in 1 blocks\n"
+            "==4== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)\n")
+    problems = valgrind.parse(text).problems()
+    assert problems == ["40 bytes definitely lost (memory never freed)"], problems
+
+
 def test_valgrind_report_without_summary_is_a_problem():
     problems = valgrind.parse("==3== Memcheck, a memory error detector\n").problems()
     assert problems and "did not exit normally" in problems[0]
