@@ -56,15 +56,15 @@ function(socklab_build_lab impl lab dir)
       file(WRITE ${main} "#error \"${dir}/${prog}.c is missing\"\n")
       set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${dir}) # until it comes
     endif()
-    set(sources "")
+    set(extra_sources "") # not `sources`: that is the lab's list, read again for each program
     foreach(src IN LISTS extra)
       if(NOT EXISTS ${src})
         set(src ${CMAKE_BINARY_DIR}/missing/${lab_target}-${prog}-extra.c)
         file(WRITE ${src} "#error \"a source file of ${lab} is missing from ${dir}\"\n")
       endif()
-      list(APPEND sources ${src})
+      list(APPEND extra_sources ${src})
     endforeach()
-    add_executable(${target} ${main} ${sources})
+    add_executable(${target} ${main} ${extra_sources})
     target_link_libraries(${target} PRIVATE socklab_common ${libs})
     target_compile_options(${target} PRIVATE ${warnings})
     set_target_properties(${target} PROPERTIES
@@ -107,7 +107,10 @@ function(socklab_build_mutants)
     set(dir ${CMAKE_BINARY_DIR}/mutant-sources/${lab}/${name})
     # Re-made whenever the solution or the patch changes (configure depends on both).
     file(REMOVE_RECURSE ${dir})
-    file(COPY ${CMAKE_SOURCE_DIR}/solutions/${lab}/ DESTINATION ${dir})
+    # Copy files, never links: patching through a symlinked folder would break the solution.
+    file(REAL_PATH ${CMAKE_SOURCE_DIR}/solutions/${lab} solution_dir)
+    file(GLOB solution_sources ${solution_dir}/*)
+    file(COPY ${solution_sources} DESTINATION ${dir} FOLLOW_SYMLINK_CHAIN)
     execute_process(COMMAND ${PATCH} -s -p1 -d ${dir} -i ${CMAKE_SOURCE_DIR}/tests/mutants/${rel}
                     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     file(GLOB solution_files ${CMAKE_SOURCE_DIR}/solutions/${lab}/*)
