@@ -1,0 +1,627 @@
+"""Lab 05 - tcp-threaded: a thread per connection.
+
+The server is tested with Python clients (many at once), the client with a Python server,
+then the two together. The order follows the handout (labs/05-tcp-threaded/README.md).
+
+The checks that matter most for threads are statistical nets or measurements from outside:
+50 clients talking at once, each checking only its own replies (a buffer shared between
+threads mixes them up); a silent client beside busy ones (a server without threads serves
+one at a time); and the server's threads, memory (VmSize) and descriptors after 500
+connections (a thread neither detached nor joined keeps its 8 MiB stack: the thread count
+does not show it, VmSize does).
+"""
+from __future__ import annotations
+
+import random
+import re
+import signal
+import socket
+from pathlib import Path
+
+from harness import peers
+from harness.checks import CheckFailure, expect, expect_equal, show
+from harness.timing import Deadline, poll_until
+
+LAB = "05-tcp-threaded"
+KIND = "tcp"
+
+ADDR = r"(?:\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):\d+"
+WELCOME = "Welcome! You are {}. Send a name per line, exit to leave.\n"
+BAD_NAME = b"error: a name is 1 to 32 printable characters\n"
+SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per connection and "
+                     "pass that to pthread_create (never &connfd of the accept loop), and keep "
+                     "buffers on the thread's stack or in its context (never static)")
+
+
+# -- a Python client of the server ---------------------------------------------------------
+
+class Client:
+    """One connection to the server, read line by line."""
+
+    def __init__(self, lab, server, label: str = "the client"):
+        self.lab = lab
+        self.label = label
+        self.sock = peers.connect(server.address, lab.deadline())
+        self.me = peers.local_address(self.sock)
+        self.pending = b""
+
+    def send(self, data: bytes) -> None:
+        peers.send_all(self.sock, data, self.lab.deadline())
+
+    def read_line(self, what: str, deadline: Deadline | None = None) -> bytes:
+        """The next line from the server, newline included; CheckFailure if none comes."""
+        deadline = deadline or self.lab.deadline()
+        while b"\n" not in self.pending:
+            got = peers.recv_until(self.sock, b"\n", deadline)
+            self.pending += got.data
+            if got.ended != "marker":
+                ending = {"timeout": f"nothing more came within {deadline.seconds:g} s",
+                          "eof": "the server closed the connection",
+                          "reset": "the server reset the connection"}.get(got.ended, got.ended)
+                raise CheckFailure(f"{self.label} should get {what}",
+                                   actual=f"it received {show(self.pending)}, then {ending}")
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line + b"\n"
+
+    def expect_line(self, expected: bytes, what: str, hint: str | None = None,
+                    deadline: Deadline | None = None) -> None:
+        line = self.read_line(what, deadline)
+        expect_equal(line, expected, f"{self.label} should get {what}", hint=hint)
+
+    def expect_welcome(self, deadline: Deadline | None = None) -> None:
+        self.expect_line(WELCOME.format(self.me).encode(), "the welcome line with its own "
+                         "address", deadline=deadline,
+                         hint="send the welcome as soon as the connection's thread starts")
+
+    def expect_closed(self, why: str) -> None:
+        rest = peers.recv_until_closed(self.sock, self.lab.deadline())
+        expect(rest.ended == "eof" and not (self.pending + rest.data),
+               f"the server should close the connection {why}",
+               expected="the end of the stream (recv returns 0) and nothing more",
+               actual=f"{show(self.pending + rest.data)}, then the connection ended by "
+                      f"{rest.ended}", hint="close() the connection's socket when its "
+                                            "conversation is over")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def hello(name: str) -> bytes:
+    return f"Hello, {name}!\n".encode()
+
+
+def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
+                   per_write: int = 1) -> list[tuple[Client, str]]:
+    """Connects `count` clients at once; then all say exit. In each round between, every
+    client (in a shuffled order) sends `per_write` names of its own in one write, the last
+    of them cut in the middle; once all have the replies to their whole names, every client
+    sends the rest of its last name. So all the conversations run at the same time, and
+    every client thread holds half a line while the others receive theirs (a buffer shared
+    between threads mixes them up). Each client checks only its own replies.
+    Returns (client, name) for every name sent."""
+    lab.story.step(f"connect {count} clients at once and read each one's welcome")
+    clients = [Client(lab, server, f"client {i}") for i in range(count)]
+    for client in clients:  # each write leaves at once, as its own segment
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sent: list[tuple[Client, str]] = []
+    owner: dict[str, int] = {}
+
+    def expect_replies(i: int, names: list[str]) -> None:
+        for name in names:
+            line = clients[i].read_line(f"the reply to its own name {name!r}")
+            if line == hello(name):
+                continue
+            other = re.fullmatch(rb"Hello, (.*)!\n", line)
+            whose = owner.get(other.group(1).decode(errors="replace")) if other else None
+            raise CheckFailure(
+                f"client {i} should get the reply to its own name, and only that",
+                expected=show(hello(name)), actual=show(line) + (
+                    f": a name client {whose} sent" if whose is not None else ""),
+                hint=SHARED_STATE_HINT)
+
+    try:
+        for client in clients:
+            client.expect_welcome()
+        for r in range(rounds):
+            lab.story.step(f"round {r + 1} of {rounds}: each of the {count} clients sends "
+                           f"{per_write} name(s) of its own in one write, the last one only "
+                           "up to its middle, and reads the replies to the whole ones")
+            names: dict[int, list[str]] = {}
+            rests: dict[int, bytes] = {}
+            order = list(range(count))
+            random.shuffle(order)
+            for i in order:
+                names[i] = [f"{tag}{i}-{r}.{k}-{random.randrange(10**6):06d}"
+                            for k in range(per_write)]
+                owner.update((name, i) for name in names[i])
+                sent += [(clients[i], name) for name in names[i]]
+                data = b"".join(name.encode() + b"\n" for name in names[i])
+                cut = len(data) - len(names[i][-1]) // 2 - 1
+                clients[i].send(data[:cut])
+                rests[i] = data[cut:]
+            random.shuffle(order)
+            for i in order:
+                expect_replies(i, names[i][:-1])
+            lab.story.step(f"round {r + 1} of {rounds}: each client sends the rest of its last "
+                           "name and reads the reply")
+            random.shuffle(order)
+            for i in order:
+                clients[i].send(rests[i])
+            random.shuffle(order)
+            for i in order:
+                expect_replies(i, names[i][-1:])
+        lab.story.step(f"each of the {count} clients sends 'exit'")
+        for client in clients:
+            client.send(b"exit\n")
+        for client in clients:
+            client.expect_line(b"Bye!\n", "'Bye!' after 'exit'")
+            client.expect_closed("after 'Bye!'")
+    finally:
+        for client in clients:
+            client.close()
+    return sent
+
+
+def status_field(proc, field: str) -> int | None:
+    """A number from /proc/PID/status (Threads, or VmSize in kB); None if the process is gone."""
+    try:
+        text = Path(f"/proc/{proc.pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+)", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+# -- the server ----------------------------------------------------------------------------
+
+def test_server_welcomes_and_greets_every_line(lab):
+    """Step 1-2: a welcome, then 'Hello, NAME!' for every line, then 'exit' closes."""
+    with lab.start_server() as server:
+        lab.story.step("connect and read the welcome line")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))}$",
+                              f"'connection from {client.me}'")
+            lab.story.step("send 'Ada\\n'")
+            client.send(b"Ada\n")
+            client.expect_line(hello("Ada"), "'Hello, Ada!'")
+            lab.story.step("send 'Grace\\nEdsger\\n' in one write")
+            client.send(b"Grace\nEdsger\n")
+            client.expect_line(hello("Grace"), "'Hello, Grace!' for the first line")
+            client.expect_line(hello("Edsger"), "'Hello, Edsger!' for the second line",
+                               hint="one recv() may bring several lines: keep what follows "
+                                    "the first newline for the next line")
+            lab.story.step("send 'Linus\\n' one byte per write")
+            peers.send_in_pieces(client.sock, b"Linus\n", 1, 0.01, lab.deadline())
+            client.expect_line(hello("Linus"), "'Hello, Linus!'",
+                               hint="a line may arrive in pieces: read until the newline")
+            lab.story.step("send 'exit\\n'")
+            client.send(b"exit\n")
+            client.expect_line(b"Bye!\n", "'Bye!'")
+            client.expect_closed("after 'exit'")
+        lab.story.step("check the server's log")
+        lab.expect_stdout(server.proc, rf"^greeted Ada at {re.escape(str(client.me))}$",
+                          f"'greeted Ada at {client.me}'")
+        lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))} closed$",
+                          f"'connection from {client.me} closed' once the client has left")
+
+
+def test_server_rejects_bad_names_and_goes_on(lab):
+    """Step 2: a bad name, or a line too long, gets an error line; the conversation goes on."""
+    with lab.start_server() as server:
+        lab.story.step("connect and read the welcome line")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            for bad in [b"", b"x" * 33, b"tab\there"]:
+                lab.story.step(f"send the bad name {show(bad)}")
+                client.send(bad + b"\n")
+                client.expect_line(BAD_NAME, "an error line", hint="names are 1 to 32 "
+                                   "printable characters (valid_name())")
+            lab.story.step("send 'Ada\\r\\n' (as telnet does)")
+            client.send(b"Ada\r\n")
+            client.expect_line(hello("Ada"), "'Hello, Ada!' (without the '\\r')")
+            lab.story.step("send a line of 1000 bytes, longer than the server's line buffer, "
+                           "then 'Grace'")
+            client.send(b"y" * 1000 + b"\nGrace\n")
+            client.expect_line(BAD_NAME, "one error line for the line too long",
+                               hint="the given recv_line() reads such a line to its end and "
+                                    "fails with EMSGSIZE")
+            client.expect_line(hello("Grace"), "'Hello, Grace!' for the line after it")
+
+
+def test_server_an_idle_client_blocks_nobody(lab):
+    """Step 1: while one client stays silent, others are served at once."""
+    with lab.start_server() as server:
+        lab.story.step("connect a client that says nothing, and wait until the server logs it")
+        idle = Client(lab, server, "the silent client")
+        with idle.sock:
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(idle.me))}$",
+                              f"'connection from {idle.me}'")
+            for i in range(1, 4):
+                lab.story.step(f"while it stays connected, client {i} talks to the server")
+                other = Client(lab, server, f"client {i}")
+                with other.sock:
+                    other.expect_welcome()
+                    other.send(b"Ada\nexit\n")
+                    other.expect_line(hello("Ada"), "'Hello, Ada!' while another client is "
+                                      "connected", hint="one thread per connection: the main "
+                                      "thread only accepts, and goes back to accept at once")
+                    other.expect_line(b"Bye!\n", "'Bye!'")
+            lab.story.step("the silent client speaks at last")
+            idle.expect_welcome()
+            idle.send(b"Grace\n")
+            idle.expect_line(hello("Grace"), "'Hello, Grace!'")
+
+
+def test_server_50_clients_at_once_get_only_their_own_replies(lab):
+    """Steps 1-2: 50 clients interleave their lines; each gets only its own replies."""
+    count = 20 if lab.settings.valgrind else 50
+    with lab.start_server() as server:
+        talk_in_rounds(lab, server, count, rounds=2 if lab.settings.valgrind else 3, tag="c",
+                       per_write=5)
+
+
+def test_server_log_lines_stay_whole(lab):
+    """Lines that threads print at the same time never mix within a line."""
+    count = 10 if lab.settings.valgrind else 20
+    with lab.start_server() as server:
+        sent = talk_in_rounds(lab, server, count, rounds=2, tag="log", per_write=5)
+        lab.story.step(f"wait for the server to log the end of all {count} connections")
+        closed = re.compile(rf"^connection from {ADDR} closed$", re.MULTILINE)
+        server.proc.stdout.wait_for(lambda data: len(closed.findall(data.decode(errors="replace")))
+                                    >= count or None, lab.deadline())
+        lab.story.step("check every line of the server's log")
+        forms = [rf"listening on {ADDR}", rf"connection from {ADDR}", r"greeted .+ at " + ADDR,
+                 rf"rejected a bad name from {ADDR}", rf"connection from {ADDR} closed"]
+        lines = server.proc.stdout.lines()
+        for line in lines:
+            expect(any(re.fullmatch(form, line) for form in forms),
+                   "every line the server prints should be one of the handout's lines, whole",
+                   actual=show(line), hint="print each line with one printf (stdout is locked "
+                   "for the whole call), never a line in several pieces")
+        logged = set(lines)
+        for client, name in sent:
+            expect(f"greeted {name} at {client.me}" in logged,
+                   "the server should log each name with the address of the client that sent it",
+                   expected=f"'greeted {name} at {client.me}'", actual="no such line",
+                   hint=SHARED_STATE_HINT)
+
+
+def one_conversation(lab, server) -> None:
+    client = Client(lab, server, "a single client")
+    with client.sock:
+        client.expect_welcome()
+        client.send(b"Ada\nexit\n")
+        client.expect_line(hello("Ada"), "'Hello, Ada!'")
+        client.expect_line(b"Bye!\n", "'Bye!'")
+        client.expect_closed("after 'exit'")
+
+
+def test_server_threads_memory_and_fds_return_to_baseline(lab):
+    """After 500 connections: threads, VmSize and descriptors back where they started."""
+    total, batch = (40, 10) if lab.settings.valgrind else (500, 25)
+    # VmSize counts address space. Two things in glibc grow it for correct servers too, and
+    # are kept out of the measure: a thread's first malloc/free may give it an arena of its
+    # own (64 MiB of address space; MALLOC_ARENA_MAX=1 keeps one arena for all), and the
+    # stacks of ended threads are kept for reuse (up to 40 MiB, trimmed when a thread ends:
+    # hence one lone conversation before each measure). What is left is what this test is
+    # about: the stack (8 MiB) of every thread that was neither detached nor joined.
+    with lab.start_server(env={"MALLOC_ARENA_MAX": "1"}) as server:
+        proc = server.proc
+        threads0, fds0 = status_field(proc, "Threads"), proc.open_fds()
+
+        def settled():
+            return (status_field(proc, "Threads") or 0) <= threads0 and proc.open_fds() <= fds0
+
+        lab.story.step(f"warm up: {batch} clients at once (the server has {threads0} thread(s) "
+                       f"and {fds0} descriptors)")
+        talk_in_rounds(lab, server, batch, rounds=1, tag="w")
+        poll_until(settled, lab.deadline())
+        lab.story.step("one more client alone")
+        one_conversation(lab, server)
+        poll_until(settled, lab.deadline())
+        vm0 = status_field(proc, "VmSize")
+
+        lab.story.step(f"{total} connections, {batch} at a time (VmSize {vm0} kB after the "
+                       "warm-up)")
+        for _ in range(total // batch):
+            talk_in_rounds(lab, server, batch, rounds=1, tag="b")
+        poll_until(settled, lab.deadline())
+        lab.story.step("one more client alone")
+        one_conversation(lab, server)
+
+        lab.story.step("wait for the server's threads to end, then compare")
+        slack_kb = 4 * 1024  # a single thread's stack is 8 MiB: one kept is already too many
+
+        def back():
+            vm = status_field(proc, "VmSize")
+            return settled() and vm is not None and vm <= vm0 + slack_kb
+        poll_until(back, lab.deadline())
+        threads, fds = status_field(proc, "Threads"), proc.open_fds()
+        vm = status_field(proc, "VmSize")
+        lab.expect_running(proc, f"after {total} connections")
+        expect(threads is not None and threads <= threads0,
+               "every connection's thread should end once its client has left",
+               expected=f"at most {threads0} thread(s)", actual=f"{threads} (Threads: in "
+               f"/proc/{proc.pid}/status)", hint="the thread returns when its conversation "
+               "is over")
+        expect(fds <= fds0, "every connection's socket should be closed once its client has "
+               "left", expected=f"at most {fds0} open descriptors",
+               actual=f"{fds} (see ls -l /proc/{proc.pid}/fd)",
+               hint="the thread close()s its connection's socket before it ends")
+        expect(vm is not None and vm <= vm0 + slack_kb,
+               "the server's memory should not grow with the number of connections served",
+               expected=f"VmSize at most {vm0 + slack_kb} kB ({vm0} kB after the warm-up, "
+                        f"plus {slack_kb} kB)",
+               actual=f"{vm} kB after {total + 1} more connections",
+               hint="a thread that is neither detached nor joined keeps its stack (8 MiB) "
+                    "after it ends: pthread_detach() each client thread")
+
+
+def vanish_mid_conversation(lab, server) -> None:
+    """Reads the welcome, then sends 50 names and closes at once, in one corked burst: the
+    server gets the lines and the end of the stream together, and its replies meet a socket
+    that is gone (the second one fails with EPIPE, which raises SIGPIPE without
+    MSG_NOSIGNAL)."""
+    client = Client(lab, server, "the vanishing client")
+    client.expect_welcome()
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    client.sock.sendall(b"Ada\n" * 50)
+    client.close()
+
+
+def test_server_survives_vanishing_clients(lab):
+    """Clients that reset, close without a word, or vanish mid-conversation never stop the
+    server."""
+    with lab.start_server() as server:
+        lab.story.step("connect and reset at once (RST, as when a client crashes)")
+        peers.reset(peers.connect(server.address, lab.deadline()))
+        lab.story.step("connect and close without reading or sending anything")
+        peers.connect(server.address, lab.deadline()).close()
+        lab.story.step("read the welcome, send a name and reset before the reply comes")
+        client = Client(lab, server)
+        client.expect_welcome()
+        client.send(b"Ada\n")
+        peers.reset(client.sock)
+        for attempt in range(1, 4):
+            lab.story.step(f"read the welcome, send 50 names and close at once, without "
+                           f"reading the replies (try {attempt} of 3)")
+            vanish_mid_conversation(lab, server)
+            lab.story.step("a good client afterwards")
+            good = Client(lab, server, "a later client")
+            with good.sock:
+                good.expect_welcome(deadline=lab.deadline())
+                good.send(b"Grace\n")
+                good.expect_line(hello("Grace"), "'Hello, Grace!'")
+            lab.expect_running(server.proc, "after clients that vanished")
+
+
+def test_server_ends_cleanly_on_sigterm_with_clients_connected(lab):
+    """Step 4: SIGTERM ends the server with status 0 and 'stopped', clients connected."""
+    server = lab.start_server()
+    with server:
+        lab.story.step("connect three clients: one silent, one that said 'Ada', one in the "
+                       "middle of a line")
+        silent = Client(lab, server, "the silent client")
+        talking = Client(lab, server, "the talking client")
+        talking.expect_welcome()
+        talking.send(b"Ada\n")
+        talking.expect_line(hello("Ada"), "'Hello, Ada!'")
+        halfway = Client(lab, server, "the client in the middle of a line")
+        halfway.expect_welcome()
+        halfway.send(b"Gra")
+        for client in (silent, halfway):
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))}$",
+                              f"'connection from {client.me}'")
+        lab.story.step("send SIGTERM while the three are connected")
+        code = lab.stop_server(server)
+        expect(code is not None, "the server should exit soon after SIGTERM, even with clients "
+               "connected", actual="it was still running after the deadline (then killed)",
+               hint="stop accepting, shutdown(SHUT_RDWR) every open connection so that its "
+                    "thread's recv() returns 0, and wait (pthread_cond_wait) until the last "
+                    "thread has finished")
+        expect_equal(code, 0, "the server should exit with status 0 after SIGTERM")
+        lines = server.proc.stdout.lines()
+        expect_equal(lines[-1] if lines else "", "stopped", "the server should print 'stopped' "
+                     "last, once every client thread has finished")
+        lab.story.step("each client should see its connection end")
+        for client in (silent, talking, halfway):
+            with client.sock:
+                rest = peers.recv_until_closed(client.sock, lab.deadline())
+                expect(rest.ended in ("eof", "reset"), f"{client.label}'s connection should be "
+                       "closed by the server", actual=f"it ended by {rest.ended}")
+
+
+def test_server_ends_cleanly_on_ctrl_c(lab):
+    """Step 4: Ctrl-C (SIGINT) ends the server like SIGTERM does."""
+    server = lab.start_server()
+    with server:
+        lab.story.step("talk to one client, which leaves")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            client.send(b"exit\n")
+            client.expect_line(b"Bye!\n", "'Bye!'")
+            client.expect_closed("after 'exit'")
+        lab.story.step("send SIGINT, as Ctrl-C in a terminal does")
+        server.proc.signal(signal.SIGINT)
+        code = server.proc.wait(lab.deadline())
+        server.proc.exit_seen = True
+        expect_equal(code, 0, "the server should exit with status 0 on SIGINT")
+        lines = server.proc.stdout.lines()
+        expect_equal(lines[-1] if lines else "", "stopped", "the server should print 'stopped' "
+                     "last")
+
+
+def test_server_command_line(lab):
+    """-H ::1 works; --help exits 0; bad arguments print the usage and exit 2."""
+    lab.story.step("start the server on IPv6 loopback and talk to it")
+    with lab.start_server(host="::1") as server:
+        expect_equal(server.host, "::1", "the server should listen on ::1 with -H ::1")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            client.send(b"Ada\n")
+            client.expect_line(hello("Ada"), "'Hello, Ada!'")
+    for args in [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]]:
+        lab.story.step(f"run: server {' '.join(args)}")
+        result = lab.run("server", *args)
+        if args == ["--help"]:
+            result.expect_status(0)
+            expect("usage:" in result.stdout, "--help should print the usage on stdout")
+        else:
+            result.expect_status(2, "bad arguments")
+            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+                   actual=show(result.stderr))
+
+
+# -- the client ----------------------------------------------------------------------------
+
+PEER_WELCOME = b"Welcome! You are here. Send a name per line, exit to leave.\n"
+
+
+def greeting_server(piece: int = 0, close_after: int | None = None):
+    """A Python server: a welcome, then 'Hello, NAME!' for each line, 'Bye!' for exit. With
+    piece, every line goes out `piece` bytes per write; with close_after, it closes after
+    answering that many lines. Keeps what it received."""
+    received = bytearray()
+
+    def write(conn, data: bytes) -> None:
+        if piece:
+            peers.send_in_pieces(conn, data, piece, 0.01, Deadline(5))
+        else:
+            peers.send_all(conn, data, Deadline(5))
+
+    def handler(conn, peer):
+        write(conn, PEER_WELCOME)
+        pending, answered = b"", 0
+        while answered != close_after:
+            while b"\n" not in pending:
+                got = peers.recv_until(conn, b"\n", Deadline(5))
+                received.extend(got.data)
+                pending += got.data
+                if got.ended != "marker":
+                    return
+            line, _, pending = pending.partition(b"\n")
+            if line == b"exit":
+                write(conn, b"Bye!\n")
+                return
+            write(conn, b"Hello, " + line + b"!\n")
+            answered += 1
+
+    return handler, received
+
+
+def run_client(lab, stdin: bytes, **server_options):
+    handler, received = greeting_server(**server_options)
+    with peers.PeerServer(handler) as peer:
+        lab.story.step(f"run the client against a Python server at {peer.address}, with "
+                       f"{show(stdin)} on its standard input")
+        result = lab.run("client", "-p", str(peer.address.port), input=stdin)
+        peer.join(lab.deadline())
+        peer.check()
+    return result, bytes(received)
+
+
+def test_client_prints_the_welcome_and_each_reply(lab):
+    """Step 5: each input line is sent; the welcome and every reply are printed."""
+    result, received = run_client(lab, b"Ada\nGrace\n")
+    result.expect_status(0)
+    expect_equal(received, b"Ada\nGrace\n", "the client should send each line of its input",
+                 hint="send each line with its newline, then wait for the reply")
+    expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nHello, Grace!\n",
+                 "the client should print the welcome and each reply line, in order")
+
+
+def test_client_stops_after_exit(lab):
+    """Step 5: after 'exit' and its reply, the client stops, even with input left."""
+    result, received = run_client(lab, b"Ada\nexit\nNever\n")
+    result.expect_status(0)
+    expect_equal(received, b"Ada\nexit\n", "the client should send nothing after 'exit'")
+    expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nBye!\n",
+                 "the client should print 'Bye!' last")
+
+
+def test_client_sends_every_line_with_one_newline(lab):
+    """Step 5: an empty line is sent as a newline; a last line without one gets one."""
+    result, received = run_client(lab, b"Ada\n\nGrace")
+    result.expect_status(0)
+    expect_equal(received, b"Ada\n\nGrace\n", "the client should send every line, ending each "
+                 "with exactly one newline", hint="an empty line is a line: send '\\n' (a "
+                 "0-byte send sends nothing, and no reply would come)")
+    expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nHello, !\nHello, Grace!\n",
+                 "the client should print one reply per line")
+
+
+def test_client_reads_replies_arriving_in_pieces(lab):
+    """Step 5: every line from the server comes 3 bytes per write; the client prints each
+    whole."""
+    result, _ = run_client(lab, b"Ada\nexit\n", piece=3)
+    result.expect_status(0)
+    expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nBye!\n",
+                 "the client should print each line whole, however it arrives",
+                 hint="one recv() gets what has arrived so far: keep reading until the newline "
+                      "(the given recv_line() does)")
+
+
+def test_client_server_closing_early_is_a_clear_error(lab):
+    """Step 5: a server that closes before replying: exit 1 with a message."""
+    result, _ = run_client(lab, b"Ada\nGrace\n", close_after=1)
+    result.expect_status(1, "a runtime failure: the reply never came")
+    expect("closed" in result.stderr, "the client should say that the server closed the "
+           "connection", expected="a message with 'closed' on stderr", actual=show(result.stderr))
+    expect(result.stdout_bytes.startswith(PEER_WELCOME + b"Hello, Ada!\n"),
+           "the client should print the replies that did come", actual=show(result.stdout))
+
+
+def test_client_command_line(lab):
+    """-H ::1 works; --help exits 0; bad arguments exit 2; no server is a clear error."""
+    handler, _ = greeting_server()
+    with peers.PeerServer(handler, host="::1") as peer:
+        lab.story.step("run the client against a Python server on ::1")
+        result = lab.run("client", "-H", "::1", "-p", str(peer.address.port), input=b"Ada\n")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\n",
+                 "the client should talk to a server on ::1 with -H ::1")
+    for args in [["-p", "0"], ["-p", "abc"], ["--bogus"]]:
+        lab.story.step(f"run: client {' '.join(args)}")
+        result = lab.run("client", *args)
+        result.expect_status(2, "bad arguments")
+        expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+               actual=show(result.stderr))
+    with peers.refusing_port() as closed:
+        lab.story.step(f"run the client against {closed}, where nothing listens")
+        result = lab.run("client", "-p", str(closed.port))
+    result.expect_status(1, "a runtime failure")
+    expect("Connection refused" in result.stderr, "the client should say why it failed",
+           expected="'Connection refused' on stderr", actual=show(result.stderr))
+
+
+# -- together ------------------------------------------------------------------------------
+
+def test_client_and_server_together(lab):
+    """Two real clients: one waits at its prompt while the other talks to the server."""
+    with lab.start_server() as server:
+        lab.story.step("start a client and leave it waiting for input")
+        waiting = lab.start("client", "-p", server.port, name="waiting client")
+        lab.expect_stdout(waiting, r"^Welcome! You are .*\.$", "the welcome line")
+        lab.story.step("meanwhile, run a second client with 'Ada', 'exit'")
+        result = lab.run("client", "-p", server.port, input=b"Ada\nexit\n")
+        result.expect_status(0)
+        me = result.expect_stdout_line(rf"^Welcome! You are ({ADDR})\. Send a name per line, "
+                                       r"exit to leave\.$", "the welcome line").group(1)
+        expect_equal(result.stdout, WELCOME.format(me) + "Hello, Ada!\nBye!\n",
+                     "the second client should be served while the first waits")
+        lab.story.step("now the first client says 'Grace' and 'exit'")
+        waiting.write(b"Grace\nexit\n")
+        waiting.close_stdin()
+        code = waiting.wait(lab.deadline())
+        waiting.exit_seen = True
+        expect_equal(code, 0, "the first client should exit with status 0")
+        lab.judge_valgrind(waiting)
+        expect(waiting.stdout.text.endswith("Hello, Grace!\nBye!\n"),
+               "the first client should print its own replies",
+               actual=show(waiting.stdout.text))
