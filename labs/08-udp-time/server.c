@@ -1,0 +1,188 @@
+/* Lab 08 server: tell the time over UDP, in whatever format the client asks for.
+ *
+ * The conversation is one datagram each way. The request is a strftime() format, such as
+ * "%H:%M"; the reply is the server's local time written in that format ("14:05"). An empty
+ * request means the default format, "%Y-%m-%d %H:%M:%S". A request the server cannot answer
+ * gets a reply starting with "error:", and the server goes on with the next one. It runs
+ * until SIGTERM or Ctrl-C.
+ *
+ * The request comes from anyone who can send us a datagram, so the server trusts none of it:
+ *   - it never writes past a buffer, however long the datagram (receive_request);
+ *   - it accepts only short formats made of conversions POSIX defines (check_format):
+ *     strftime() with an unknown conversion is undefined behaviour;
+ *   - it bounds what a format may expand to (format_time): 128 bytes of "%c" would be 1.5 KB;
+ *   - it answers the address each request came from, whoever that is (serve).
+ *
+ * The life of a UDP server: getaddrinfo, socket, bind, then recvfrom and sendto, forever.
+ * There is no listen() and no accept(): one socket talks to every client. */
+#include "socklab.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    FORMAT_MAX = 256,   /* longest format we accept, in bytes */
+    REQUEST_BUF = 1024, /* what we receive: more than FORMAT_MAX, so a longer one shows */
+    RESULT_MAX = 1024,  /* longest reply we send, in bytes */
+};
+
+static const char DEFAULT_FORMAT[] = "%Y-%m-%d %H:%M:%S";
+
+/* The conversions POSIX defines for strftime(), without the E and O modifiers or flags. */
+static const char CONVERSIONS[] = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
+
+/* Step 1: a UDP socket bound to host:port. Exits with a message if there is none. */
+static int open_socket(const char *host, const char *port)
+{
+    /* TODO step 1: return a UDP socket bound to host:port.
+     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE.
+     *     On failure: die("cannot listen on %s port %s: %s", host, port, gai_strerror(rc)).
+     *  b. For each address in the list, until one works: socket(), then bind(). Close the
+     *     ones that fail. (No listen(), no accept(): a datagram socket has no connections.)
+     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot listen on %s port %s",
+     *     host, port). Return the socket. */
+    todo(1, "open_socket(\"%s\", \"%s\")", host, port);
+}
+
+/* With -p 0 the OS chose the port; getsockname() tells us which one it was. */
+static void print_listening_address(int fd)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &len) == -1)
+        die_errno("getsockname");
+    char text[ADDR_TEXT_LEN];
+    printf("listening on %s\n", addr_to_text((struct sockaddr *)&local, len, text));
+}
+
+/* Step 2: the next datagram, into request[0..cap), and who sent it. A datagram longer than
+ * we ask for is cut short and the rest is lost (UDP keeps no leftovers for the next call), so
+ * we ask for cap - 1 bytes at most: the last byte is the room for the NUL that ends the
+ * string. Asking for cap bytes would let a datagram of exactly cap bytes fill the buffer, and
+ * request[len] = '\0' would then write one byte past its end. Returns the length, or -1 for a
+ * datagram lost on the way in (nothing to answer). */
+static ssize_t receive_request(int fd, char *request, size_t cap, struct sockaddr_storage *peer,
+                               socklen_t *peer_len)
+{
+    /* TODO step 2: receive one datagram into request, and its sender into peer.
+     *  a. *peer_len = sizeof *peer, then recvfrom(fd, request, cap - 1, 0, ...): at most
+     *     cap - 1 bytes, to keep the last byte for the NUL. (The comment above says what
+     *     goes wrong with cap.)
+     *  b. On failure: warn_errno("recvfrom") unless errno is EINTR, and return -1.
+     *  c. request[len] = '\0', and return len (0 is fine: an empty request). */
+    todo(2, "receive_request(%d, ..., %zu)", fd, cap);
+}
+
+/* Step 3: NULL if the format is one we are willing to hand to strftime(), otherwise the
+ * error reply that says why not. len is the datagram's length, not strlen(): the bytes come
+ * from the network, and a NUL inside them would hide the rest from every string function. */
+static const char *check_format(const char *format, size_t len)
+{
+    /* TODO step 3: return NULL for a good format, or the error reply that says what is wrong.
+     *  a. len > FORMAT_MAX: "error: the format is longer than 256 bytes".
+     *  b. a NUL among the len bytes (memchr): "error: the format contains a NUL byte".
+     *  c. every '%' must be followed by a character of CONVERSIONS (strchr). A '%' that is
+     *     the last byte: "error: the format ends with a lone '%'". Any other character:
+     *     "error: unknown conversion: '%' must be followed by one of "
+     *     "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%"
+     *     Careful with "%%": the second '%' is a conversion, not the start of another. */
+    (void)CONVERSIONS; /* for c. (this line only keeps the compiler quiet until then) */
+    todo(3, "check_format(..., %zu)", len);
+}
+
+/* Step 4: the local time in the given format, into result[0..cap). Returns the length of
+ * the time, or -1 if it does not fit in cap - 2 bytes.
+ *
+ * strftime() returns 0 both when the result does not fit and when the result is empty ("%Z"
+ * in a time zone without a name, "%p" in some languages), and in the first case it leaves
+ * the buffer undefined. So we put a space in front of the format: the result then has at
+ * least that one byte, 0 can only mean "does not fit", and we drop the space afterwards.
+ * That space costs one byte of cap, the NUL another. */
+static ssize_t format_time(const char *format, char *result, size_t cap)
+{
+    /* TODO step 4: write the local time in format into result.
+     *  a. snprintf() " %s" (a space, then the format) into padded.
+     *  b. time(NULL), then localtime_r() (not localtime(): the comment in the handout says
+     *     why). If either fails, return -1.
+     *  c. strftime(result, cap, padded, &local), between the two #pragma lines below: the
+     *     compiler rightly warns about a format that is not written in the source, and the
+     *     pragmas tell it that this one is wanted (check_format() has vetted it).
+     *  d. 0 means "does not fit" (the space makes the result at least 1 byte): return -1.
+     *     Otherwise drop the space, memmove(result, result + 1, len), and return len - 1. */
+    char padded[1 + FORMAT_MAX + 1];
+    (void)padded;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    /* the strftime() call goes here */
+#pragma GCC diagnostic pop
+    todo(4, "format_time(\"%s\", ..., %zu)", format, cap);
+}
+
+/* The reply to one request, into reply[0..cap): the time, or an error. Returns its length.
+ * cap is 1 + RESULT_MAX + 1 (format_time's space, the time, the NUL): that is what bounds
+ * the time to RESULT_MAX bytes, the number in the last message below. */
+static size_t answer(const char *request, size_t len, char *reply, size_t cap)
+{
+    const char *error = check_format(request, len);
+    if (error == NULL) {
+        ssize_t n = format_time(len == 0 ? DEFAULT_FORMAT : request, reply, cap);
+        if (n >= 0)
+            return (size_t)n;
+        error = "error: the result is longer than 1024 bytes";
+    }
+    snprintf(reply, cap, "%s", error);
+    return strlen(reply);
+}
+
+/* Step 5: the request loop. One socket serves every client: each recvfrom() says who sent
+ * the datagram, and the reply goes back to exactly that address, in one sendto(): one
+ * datagram is one message, so a reply in two sendto()s would be two replies. */
+static void serve(int fd, char *request, size_t cap)
+{
+    /* TODO step 5: the request loop, until a stop is requested.
+     *  a. wait_readable(fd, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
+     *     (die_errno("poll")).
+     *  b. receive_request() into request, with a struct sockaddr_storage for the sender;
+     *     -1: nothing to answer, continue.
+     *  c. char reply[1 + RESULT_MAX + 1]; answer() writes the reply and returns its length.
+     *  d. sendto() the reply, in one call, to the sender's address. If it fails:
+     *     warn_errno("send to %s", peer) and continue: the next client is still welcome.
+     *  e. Print one line (addr_to_text() writes the sender):
+     *     "request from PEER: sent N bytes", or for an error reply
+     *     "request from PEER: sent error: ..." (the whole reply). */
+    todo(5, "serve(%d, ..., %zu)", fd, cap);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {
+        .summary = "Tell the time over UDP, in the strftime format each request asks for.",
+        .host_help = "address to listen on",
+        .default_host = "127.0.0.1",
+        .port_help = "port to listen on; 0 lets the OS choose",
+        .default_port = "9008",
+        .port_may_be_zero = true,
+    };
+    cli_parse(&cli, argc, argv);
+    stop_on_signals();
+    /* localtime_r() need not read TZ (localtime() must): tzset() reads it once for both. */
+    tzset();
+
+    /* On the heap, so that valgrind watches its edges: a byte written past its end is
+     * reported at once, where on the stack it would quietly overwrite a neighbour. */
+    char *request = malloc(REQUEST_BUF);
+    if (request == NULL)
+        die("out of memory");
+    int fd = open_socket(cli.host, cli.port);
+    print_listening_address(fd);
+    serve(fd, request, REQUEST_BUF);
+    close(fd);
+    free(request);
+    printf("stopped\n");
+    return 0;
+}

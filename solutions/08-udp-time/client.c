@@ -1,0 +1,134 @@
+/* Lab 08 client: ask the time server for the time, in a format of our choosing.
+ *
+ * It sends one datagram, the format given with -f (none: an empty datagram, and the server
+ * uses its default), and prints the one datagram that comes back. UDP promises nothing: the
+ * request or the reply may be lost, or no server may be there at all, so the client waits at
+ * most -t seconds and then gives up, saying so.
+ *
+ * Exit status: 0 with the time printed on stdout; 3 when the server answered "error: ..."
+ * (printed on stderr); 1 when there was no answer; 2 for bad arguments. */
+#include "socklab.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    REPLY_BUF = 65536,     /* the largest UDP datagram fits: no reply is ever cut short */
+    EXIT_SERVER_ERROR = 3, /* the server answered with an error */
+};
+
+struct options {
+    const char *format;
+    double timeout; /* seconds */
+};
+
+/* Step 6: a UDP socket connected to host:port. connect() on a datagram socket sends nothing:
+ * it fixes the address that send() sends to, and makes the kernel drop datagrams from any
+ * other address, so the only reply we can receive is the server's (lab 07). */
+static int open_socket(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+    struct addrinfo *addrs;
+    int rc = getaddrinfo(host, port, &hints, &addrs);
+    if (rc != 0)
+        die("cannot reach %s port %s: %s", host, port, gai_strerror(rc));
+
+    int fd = -1;
+    for (struct addrinfo *ai = addrs; ai != NULL && fd == -1; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd != -1 && connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+            int connect_errno = errno;
+            close(fd);
+            fd = -1;
+            errno = connect_errno; /* keep connect's reason for the message below */
+        }
+    }
+    freeaddrinfo(addrs);
+    if (fd == -1)
+        die_errno("cannot reach %s port %s", host, port);
+    return fd;
+}
+
+/* Step 7: the reply, into reply[0..cap), waiting at most timeout_ms for it. Returns its
+ * length; -2 if nothing came in time; -1 on an error (errno says which: ECONNREFUSED when
+ * nothing listens on the server's port, reported to us because the socket is connected). */
+static ssize_t receive_reply(int fd, char *reply, size_t cap, int timeout_ms)
+{
+    /* recv() alone would wait forever for a reply that was lost: wait with a limit first. */
+    int ready = wait_readable(fd, timeout_ms);
+    if (ready != 1)
+        return ready == -2 ? -2 : -1;
+    ssize_t len;
+    do
+        len = recv(fd, reply, cap, 0);
+    while (len == -1 && errno == EINTR);
+    return len;
+}
+
+/* Step 8: the time goes to stdout; an error reply to stderr, with its own exit status. The
+ * reply is bytes, not a string: fwrite prints exactly len of them. */
+static int print_reply(const char *reply, size_t len)
+{
+    if (len >= 6 && memcmp(reply, "error:", 6) == 0) {
+        fprintf(stderr, "%s: %.*s\n", program_name(), (int)len, reply);
+        return EXIT_SERVER_ERROR;
+    }
+    if (fwrite(reply, 1, len, stdout) != len || putchar('\n') == EOF)
+        die_errno("write to stdout");
+    return 0;
+}
+
+static bool on_option(void *ctx, int key, const char *value)
+{
+    struct options *opts = ctx;
+    if (key == 'f') {
+        opts->format = value; /* any format: judging it is the server's job */
+        return true;
+    }
+    return key == 't' && parse_seconds(value, 3600, &opts->timeout);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cli_option extra[] = {
+        {'f', "format", "FORMAT", "strftime format, such as '%H:%M' (default: the server's)"},
+        {'t', "timeout", "SECONDS", "how long to wait for the reply (default 2)"},
+        {0},
+    };
+    struct options opts = {.format = "", .timeout = 2.0};
+    struct cli cli = {
+        .summary = "Ask the lab 08 time server for the time and print it.",
+        .host_help = "the server's address",
+        .default_host = "127.0.0.1",
+        .port_help = "the server's port",
+        .default_port = "9008",
+        .options = extra,
+        .on_option = on_option,
+        .ctx = &opts,
+    };
+    cli_parse(&cli, argc, argv);
+
+    int fd = open_socket(cli.host, cli.port);
+    /* One datagram: send() takes all of it or fails, never a part. */
+    size_t format_len = strlen(opts.format);
+    if (send(fd, opts.format, format_len, 0) != (ssize_t)format_len) {
+        int send_errno = errno;
+        close(fd);
+        errno = send_errno;
+        die_errno("send to %s port %s", cli.host, cli.port);
+    }
+
+    char reply[REPLY_BUF];
+    ssize_t len = receive_reply(fd, reply, sizeof reply, (int)(opts.timeout * 1000));
+    int receive_errno = errno;
+    close(fd); /* before any exit below: nothing is left open, whatever happens */
+    errno = receive_errno;
+    if (len == -2)
+        die("no reply from %s port %s within %g s", cli.host, cli.port, opts.timeout);
+    if (len == -1)
+        die_errno("no reply from %s port %s", cli.host, cli.port);
+    return print_reply(reply, (size_t)len);
+}
