@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
         plots.append(plot.buffers(results["buffers"], out / "bench-buffers.svg"))
     if "framing" in results:
         plots.append(plot.framing(results["framing"], out / "bench-framing.svg"))
+        plots.append(plot.echo(results["framing"], out / "bench-echo.svg"))
     if "concurrency" in results:
         plots += plot.concurrency(results["concurrency"], out / "bench-concurrency-rate.svg",
                                   out / "bench-concurrency-wait.svg")

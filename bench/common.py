@@ -53,14 +53,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, deadline: Deadline) -> None:
-    """Waits until something accepts connections on port (a tool that prints nothing)."""
+def wait_listening(port: int, deadline: Deadline | None = None) -> None:
+    """Waits until a socket listens on port, without connecting to it (socat and iperf3 -1
+    serve one connection only): /proc/net/tcp lists it with state 0A, LISTEN."""
+    deadline = deadline or Deadline(10)
+    hex_port = f":{port:04X} "
     while not deadline.expired:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
+        with open("/proc/net/tcp") as f:
+            if any(hex_port in line and line.split()[3] == "0A" for line in f):
+                return
+        time.sleep(0.01)  # no event to wait on: a tool that prints nothing when ready
     raise RuntimeError(f"nothing listens on port {port}")
 
 

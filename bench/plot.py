@@ -66,3 +66,16 @@ set xtics rotate by -20
 set key off
 plot $rows using 2:xtic(1)
 """, {"rows": rows}, out)
+
+
+def echo(result: dict, out: Path) -> Path:
+    rows = "".join(f"{r['message_bytes']} {r['seconds'] * 1000:.3f} {r['messages']}\n"
+                   for r in result["echo"])
+    return gnuplot("""\
+set title "Lab 09: echoing 64 KiB as frames of different sizes"
+set logscale xy
+set xlabel "bytes per frame"
+set ylabel "time for all 64 KiB (ms)"
+set key off
+plot $rows using 1:2 with linespoints lw 2 pt 7
+""", {"rows": rows}, out)
