@@ -62,3 +62,9 @@ endforeach()
 add_test(NAME harness COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_harness.py
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(harness PROPERTIES LABELS selftest TIMEOUT 300)
+if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
+  # Batch grading of submissions made from lab 01, packages, reports (docs/instructors.md).
+  add_test(NAME grading COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_grading.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(grading PROPERTIES LABELS "selftest;grading" TIMEOUT 900)
+endif()

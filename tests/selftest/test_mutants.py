@@ -9,6 +9,7 @@ A patch starts with a few header lines that patch(1) ignores:
     Options: --valgrind        (optional: how the catching tests must run)
 """
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from harness import programs
 from .support import ROOT, labs_with_tests, run_lab_tests
 
 MUTANTS = ROOT / "tests" / "mutants"
+PARALLEL = 4
 
 
 def header(patch: Path) -> dict[str, str]:
@@ -34,30 +36,55 @@ def mutants_of(lab: str) -> list[Path]:
     return sorted((MUTANTS / lab).glob("*.patch"))
 
 
+def chosen_mutants(config) -> list[Path]:
+    labs = config.getoption("--lab") or labs_with_tests()
+    return [p for lab in labs for p in mutants_of(lab)]
+
+
 def pytest_generate_tests(metafunc):
     if "mutant" in metafunc.fixturenames:
-        labs = metafunc.config.getoption("--lab") or labs_with_tests()
-        found = [p for lab in labs for p in mutants_of(lab)]
+        found = chosen_mutants(metafunc.config)
         metafunc.parametrize("mutant", found, ids=[f"{p.parent.name}/{p.stem}" for p in found])
+
+
+def run_mutant(mutant: Path, build_dir: Path, tmp_path: Path):
+    fields = header(mutant)
+    catchers = [name.strip() for name in fields.get("Caught by", "").split(",") if name.strip()]
+    lab, name = mutant.parent.name, mutant.stem
+    if not catchers or f"mutant/{lab}/{name}" not in built_impls(build_dir):
+        return None
+    return run_lab_tests(lab, f"mutant/{lab}/{name}", build_dir, tmp_path, "-k",
+                         " or ".join(catchers), *fields.get("Options", "").split())
+
+
+def built_impls(build_dir: Path) -> set[str]:
+    return {b.impl for b in programs.read_manifest(build_dir)}
+
+
+@pytest.fixture(scope="module")
+def mutant_runs(request, settings, tmp_path_factory):
+    """Every chosen mutant's run, four at a time: most of a mutant's time is spent waiting
+    for a deadline that a broken program never meets, not on the CPU."""
+    found = chosen_mutants(request.config)
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        runs = pool.map(lambda m: run_mutant(m, settings.build_dir, tmp_path_factory.mktemp(m.stem)),
+                        found)
+        return dict(zip(found, runs))
 
 
 def test_lab_has_mutants(lab_name):
     assert len(mutants_of(lab_name)) >= 2, f"{lab_name} needs at least two mutants"
 
 
-def test_mutant_is_caught(mutant, build_dir, tmp_path):
+def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     fields = header(mutant)
     assert fields.get("Mistake") and fields.get("Caught by"), \
         f"{mutant.name} needs 'Mistake:' and 'Caught by:' header lines"
     catchers = [name.strip() for name in fields["Caught by"].split(",")]
-    options = fields.get("Options", "").split()
     lab, name = mutant.parent.name, mutant.stem
-    built = {b.impl for b in programs.read_manifest(build_dir)}
-    assert f"mutant/{lab}/{name}" in built, \
+    assert f"mutant/{lab}/{name}" in built_impls(build_dir), \
         f"{mutant.name} was not built: it no longer applies to solutions/{lab} (cmake warned)"
-    selection = " or ".join(catchers)
-    run = run_lab_tests(lab, f"mutant/{lab}/{name}", build_dir, tmp_path, "-k", selection,
-                        *options)
+    run = mutant_runs[mutant]
     ran = {test.split("[")[0] for test in run.tests}
     missing = [c for c in catchers if c not in ran]
     assert not missing, f"'Caught by' names tests that did not run: {missing}\n{run.output[-2000:]}"
