@@ -1,0 +1,126 @@
+/* Lab 03 client: send each line typed on stdin to the echo server, print what comes back.
+ *
+ * For each line: drop its newline, send the rest, wait until exactly as many bytes have come
+ * back (the server answers every byte with one byte), print them and a newline. An empty
+ * line is skipped, and the line "exit" or the end of the input ends the client.
+ *
+ * Why count bytes? TCP has no messages, only a stream of bytes: the reply to "hello" may
+ * arrive as "HEL" and then "LO", and nothing on the wire says "this is the end of the
+ * reply". The client knows how long the reply must be, so it reads until it has that many. */
+#include "socklab.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A socket connected to host:port (as in lab 01). Exits with a message if no address
+ * answers. */
+static int connect_to_server(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *addrs;
+    int rc = getaddrinfo(host, port, &hints, &addrs);
+    if (rc != 0)
+        die("cannot connect to %s port %s: %s", host, port, gai_strerror(rc));
+
+    int fd = -1;
+    for (struct addrinfo *ai = addrs; ai != NULL && fd == -1; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd != -1 && connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+            int connect_errno = errno;
+            close(fd);
+            fd = -1;
+            errno = connect_errno;
+        }
+    }
+    freeaddrinfo(addrs);
+    if (fd == -1)
+        die_errno("cannot connect to %s port %s", host, port);
+    return fd;
+}
+
+/* Step 5: sends all len bytes, looping because send() may take only part of them (the same
+ * function as the server's). Returns 0, or -1 with errno set. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+    /* TODO step 5: the same as the server's send_all (step 3): loop until all len bytes are
+     *  sent, with MSG_NOSIGNAL; return 0, or -1 with errno set. */
+    todo(5, "send_all(%d, buf, %zu)", fd, len);
+}
+
+/* Step 6: receives exactly len bytes, unless the server closes the connection first. Each
+ * recv() returns what has arrived so far, so we ask again for what is still missing until we
+ * have all of it. recv() returning 0 means the server has closed the connection: the rest
+ * will never come, and asking again would return 0 forever. Returns how many bytes came (len,
+ * or fewer if the server closed), or -1 with errno set. */
+static ssize_t recv_exact(int fd, char *buf, size_t len)
+{
+    /* TODO step 6: receive len bytes into buf, and return how many came.
+     *  recv(fd, buf + have, len - have, 0) returns what has arrived so far: add it to have,
+     *  and call recv() again until have == len. -1 with EINTR: try again; -1 otherwise:
+     *  return -1. 0: the server has closed the connection, and the rest will never come:
+     *  stop and return have (fewer than len; echo_line() reports it). */
+    todo(6, "recv_exact(%d, buf, %zu)", fd, len);
+}
+
+/* Sends one line, waits for the whole reply, prints it. Returns false, after saying why on
+ * stderr, if the conversation broke. */
+static bool echo_line(int fd, const char *line, size_t len, char *reply)
+{
+    if (send_all(fd, line, len) == -1) {
+        warn_errno("send");
+        return false;
+    }
+    ssize_t got = recv_exact(fd, reply, len);
+    if (got == -1) {
+        warn_errno("receive");
+        return false;
+    }
+    if ((size_t)got < len) {
+        warn("the server closed the connection after %zd of the %zu bytes of the reply", got,
+             len);
+        return false;
+    }
+    fwrite(reply, 1, len, stdout);
+    putchar('\n');
+    return true;
+}
+
+/* Step 4: the communication loop, one line at a time, until "exit" or the end of the input.
+ * Returns the exit status: 0, or 1 if something failed (already reported). */
+static int chat(int fd)
+{
+    /* TODO step 4: the communication loop, one line of stdin at a time. Return 0 at "exit" or
+     * the end of the input, 1 if echo_line() fails (it has said why on stderr).
+     *  a. getline(&line, &line_cap, stdin) reads a line; it allocates line, and grows it as
+     *     needed (free it at the end). It returns the line's length, or -1 at the end of the
+     *     input: then stop. Afterwards, if ferror(stdin): warn_errno("read the standard
+     *     input") and return 1.
+     *  b. Drop the '\n' at the end of the line. An empty line: skip it, go on to the next
+     *     one. (A send() of 0 bytes puts nothing on the wire, so no reply would ever come.)
+     *     The line "exit": stop.
+     *  c. echo_line() (above) sends the line and prints the reply. It needs a reply buffer at
+     *     least as long as the line: malloc() or realloc() one (free it at the end). */
+    todo(4, "chat(%d)", fd);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {
+        .summary = "Send each line of the standard input to the lab 03 echo server and print "
+                   "the reply; 'exit' or the end of the input quits.",
+        .host_help = "the server's address",
+        .default_host = "127.0.0.1",
+        .port_help = "the server's port",
+        .default_port = "9003",
+    };
+    cli_parse(&cli, argc, argv);
+
+    int fd = connect_to_server(cli.host, cli.port);
+    int status = chat(fd);
+    close(fd); /* the server sees the end of the stream: its recv() returns 0 */
+    return status;
+}

@@ -1,0 +1,170 @@
+/* Lab 03 server: an uppercase echo for one client.
+ *
+ * The conversation: one client connects; everything it sends comes back with the ASCII
+ * letters a-z turned into A-Z and every other byte unchanged. The server keeps answering
+ * until the client closes the connection (or resets it), then it ends with status 0.
+ * SIGTERM or Ctrl-C ends it with status 0 too, whenever they come.
+ *
+ * Lab 01 had a connection loop (accept, answer once, close, accept the next client). This lab
+ * has the other loop every TCP program needs, the communication loop:
+ *   recv     whatever has arrived: 1 byte, 7 bytes, 16 KiB... never "one message"
+ *   0?       recv() returns 0 when the client has closed its side: the conversation is over
+ *   send     all of it back; send() too may take only part of the buffer, so we loop
+ * and round again, as long as the client keeps talking. */
+#include "socklab.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    BUF_SIZE = 16384, /* bytes per recv(); any size works, only the number of rounds changes */
+    BACKLOG = 1,      /* we serve a single client */
+};
+
+/* A socket listening on host:port (as in lab 01). Exits with a message if there is none. */
+static int open_listener(const char *host, const char *port)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_PASSIVE,
+    };
+    struct addrinfo *addrs;
+    int rc = getaddrinfo(host, port, &hints, &addrs);
+    if (rc != 0)
+        die("cannot listen on %s port %s: %s", host, port, gai_strerror(rc));
+
+    int fd = -1;
+    for (struct addrinfo *ai = addrs; ai != NULL && fd == -1; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd == -1)
+            continue;
+        int on = 1; /* restart at once, even while old connections sit in TIME_WAIT */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+            int bind_errno = errno;
+            close(fd);
+            fd = -1;
+            errno = bind_errno;
+        }
+    }
+    freeaddrinfo(addrs);
+    if (fd == -1)
+        die_errno("cannot listen on %s port %s", host, port);
+    if (listen(fd, BACKLOG) == -1)
+        die_errno("listen");
+    return fd;
+}
+
+static void print_listening_address(int listener)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname(listener, (struct sockaddr *)&local, &len) == -1)
+        die_errno("getsockname");
+    char text[ADDR_TEXT_LEN];
+    printf("listening on %s\n", addr_to_text((struct sockaddr *)&local, len, text));
+}
+
+/* Waits for one client and returns its connection, with its address in peer; returns -1 if
+ * a stop was requested first. */
+static int accept_client(int listener, char peer[ADDR_TEXT_LEN])
+{
+    for (;;) {
+        int ready = wait_readable(listener, -1);
+        if (ready == 0)
+            return -1;
+        if (ready == -1)
+            die_errno("poll");
+        struct sockaddr_storage addr;
+        socklen_t addr_len = sizeof addr;
+        int conn = accept(listener, (struct sockaddr *)&addr, &addr_len);
+        if (conn == -1 && (errno == ECONNABORTED || errno == EINTR))
+            continue; /* that client gave up before we took it: wait for another */
+        if (conn == -1)
+            die_errno("accept");
+        addr_to_text((struct sockaddr *)&addr, addr_len, peer);
+        printf("connection from %s\n", peer);
+        return conn;
+    }
+}
+
+/* Step 2: a-z become A-Z; every other byte, including those above 127, stays as it is.
+ * We compare with 'a' and 'z' ourselves rather than call toupper(), whose answer depends on
+ * the locale, and which wants an unsigned char (or EOF), not a plain char that may be
+ * negative. */
+static void uppercase(char *buf, size_t len)
+{
+    /* TODO step 2: turn every byte from 'a' to 'z' in buf[0..len) into 'A' to 'Z'.
+     *  Leave every other byte as it is, including those above 127: the client may send
+     *  anything, not only text. Compare with 'a' and 'z' yourself (a letter's uppercase is
+     *  'A' + (c - 'a')); do not use toupper(), whose answer depends on the locale. */
+    todo(2, "uppercase(buf, %zu)", len);
+}
+
+/* Step 3: sends all len bytes. send() returns how many bytes it took, which may be fewer
+ * than we offered (a signal arrived in the middle, a non-blocking socket, a send timeout):
+ * the rest is still ours to send, so we loop until nothing is left.
+ * MSG_NOSIGNAL: sending to a client that has gone away raises SIGPIPE, whose default action
+ * is to kill the process. With this flag send() fails with EPIPE instead, and we decide. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+    /* TODO step 3: send all len bytes of buf, and return 0; on an error return -1.
+     *  send(fd, buf, len, MSG_NOSIGNAL) returns how many bytes it took, which may be fewer
+     *  than len: move buf forward by that much, take it off len, and send again until len
+     *  is 0. -1 with errno EINTR (a signal arrived): just try again. -1 with any other errno:
+     *  return -1 and leave errno as it is (the caller reports it). */
+    todo(3, "send_all(%d, buf, %zu)", fd, len);
+}
+
+/* Step 1: the communication loop. Echoes until the client closes the connection, the
+ * connection breaks, or a stop is requested; returns how many bytes were echoed.
+ * A broken connection (the client reset it, or vanished) ends this conversation, not the
+ * server's life: we say so on stderr and return like after a normal close. */
+static unsigned long long echo_until_closed(int conn, const char *peer)
+{
+    /* TODO step 1: the communication loop. Count the bytes you echo, and return the count
+     * when the conversation is over. Round and round:
+     *  a. wait_readable(conn, -1): 0 means SIGTERM or Ctrl-C arrived (return the count), -1 an
+     *     error (die_errno("poll")).
+     *  b. recv() into a buffer of BUF_SIZE bytes. It returns what has arrived, 1 byte or many.
+     *     -1 with EINTR: go round again. -1 otherwise (e.g. the client reset the connection):
+     *     warn_errno("receive from %s", peer) and return the count.
+     *     0: the client closed its side; nothing more will ever come: return the count.
+     *  c. uppercase() what you got (step 2) and send_all() it back (step 3), then add it to
+     *     the count. If send_all() fails (the client has gone): warn_errno("send to %s",
+     *     peer) and return the count. */
+    todo(1, "echo_until_closed(%d, \"%s\")", conn, peer);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {
+        .summary = "Echo one TCP client's bytes back in uppercase, until it closes.",
+        .host_help = "address to listen on",
+        .default_host = "127.0.0.1",
+        .port_help = "port to listen on; 0 lets the OS choose",
+        .default_port = "9003",
+        .port_may_be_zero = true,
+    };
+    cli_parse(&cli, argc, argv);
+    stop_on_signals();
+
+    int listener = open_listener(cli.host, cli.port);
+    print_listening_address(listener);
+    char peer[ADDR_TEXT_LEN];
+    int conn = accept_client(listener, peer);
+    /* One client only: closing the listener now makes any other client's connect() fail
+     * at once, instead of waiting in the backlog for an accept() that never comes. */
+    close(listener);
+    if (conn != -1) {
+        unsigned long long echoed = echo_until_closed(conn, peer);
+        printf("echoed %llu bytes\n", echoed);
+        close(conn);
+    }
+    printf("stopped\n");
+    return 0;
+}

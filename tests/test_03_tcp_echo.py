@@ -1,0 +1,412 @@
+"""Lab 03 - tcp-echo: the communication loop.
+
+The server is tested with Python clients and the client with a Python echo server, so that each
+program is judged on its own; the last test puts the two together. The order follows the
+handout (labs/03-tcp-echo/README.md).
+"""
+import os
+import random
+import re
+import signal
+import socket
+import threading
+
+import pytest
+
+from harness import peers
+from harness.checks import CheckFailure, expect, expect_equal, show
+from harness.process import describe_status
+from harness.timing import Deadline, poll_until
+
+LAB = "03-tcp-echo"
+KIND = "tcp"
+
+ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
+TCP_FIN_WAIT2 = 5  # tcpi_state: our FIN was acknowledged, so the peer has all our bytes
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def exchange(lab, server, sock, message: bytes, what: str = "") -> bytes:
+    """Sends message and reads exactly as many bytes back; checks that they are the message
+    in uppercase."""
+    peers.send_all(sock, message, lab.deadline())
+    reply = peers.recv_until_closed(sock, lab.deadline(), limit=len(message))
+    if reply.ended != "limit":
+        server.proc.wait(lab.deadline(1))  # a server that died: let its last words arrive
+    expect_equal(reply.data, message.upper(), what or "the server should send back what it "
+                 "received, with a-z in uppercase",
+                 hint="recv() what has arrived, uppercase it, send_all() it back, and go round "
+                      "again until recv() returns 0")
+    return reply.data
+
+
+def expect_clean_end(lab, server, why: str, echoed: int | None = None) -> None:
+    """The server ends by itself with status 0, 'stopped' as its last line."""
+    code = server.proc.wait(lab.deadline())
+    if code is None:
+        seconds = cpu_seconds(server.proc.pid)
+        raise CheckFailure(f"the server should end with status 0 {why}",
+                           actual=f"it is still running after {lab.deadline().seconds:g} s, "
+                                  f"having used {seconds:.1f} s of CPU",
+                           hint="recv() returns 0 when the client has closed the connection: "
+                                "leave the loop then (a loop that ignores it spins forever)")
+    server.proc.exit_seen = True
+    expect(code == 0, f"the server should exit with status 0 {why}", expected="exit status 0",
+           actual=describe_status(code),
+           hint="a client that leaves, however rudely, ends the conversation, not the "
+                "server's life: warn about it on stderr and return from the loop. send() "
+                "needs MSG_NOSIGNAL, or SIGPIPE kills the server")
+    lines = server.proc.stdout.lines()
+    if echoed is not None:
+        expect(f"echoed {echoed} bytes" in lines, f"the server should print 'echoed {echoed} "
+               "bytes' when the conversation ends", actual=show(server.proc.stdout.text))
+    expect(lines[-1:] == ["stopped"], "the server's last line should be 'stopped'",
+           actual=show(server.proc.stdout.text))
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's TCP state of our socket (tcpi_state, the first byte of TCP_INFO)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def echo_bulk(lab, sock, data: bytes, deadline) -> peers.Received:
+    """Writes data in one sendall while reading the echo at the same time. Writing it all
+    before reading could deadlock with a large enough size: both sides' buffers fill up, and
+    each waits for the other to read (fopnp's tcp_deadlock)."""
+    failures = []
+
+    def writer():
+        try:
+            peers.send_all(sock, data, deadline)
+        except CheckFailure as e:
+            failures.append(e)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    reply = peers.recv_until_closed(sock, deadline, limit=len(data))
+    thread.join(deadline.remaining())
+    return reply
+
+
+# -- the server ----------------------------------------------------------------------------
+
+def test_server_echoes_in_uppercase(lab):
+    """Step 1-3: what a client sends comes back with a-z in uppercase."""
+    with lab.start_server() as server:
+        lab.story.step("connect and send 'hello, world 123'")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            me = peers.local_address(sock)
+            exchange(lab, server, sock, b"hello, world 123")
+            lab.story.step("check the server's log")
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(me))}$",
+                              f"'connection from {me}' (the client's address, from accept)")
+        expect_clean_end(lab, server, "once the client has closed", echoed=16)
+
+
+def test_server_answers_many_messages_on_one_connection(lab):
+    """Step 1: the communication loop answers message after message on one connection."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            for i, message in enumerate([b"first", b"second message", b"x", b"and a fourth"], 1):
+                lab.story.step(f"message {i}: send {show(message)}, read the reply")
+                exchange(lab, server, sock, message, "each message on the same connection "
+                         "should get its reply: the server must loop, not answer once")
+            lab.story.step("send 'slow writer' one byte per write, 20 ms apart")
+            peers.send_in_pieces(sock, b"slow writer", 1, 0.02, lab.deadline())
+            reply = peers.recv_until_closed(sock, lab.deadline(), limit=11)
+            expect_equal(reply.data, b"SLOW WRITER", "bytes that arrive one at a time should "
+                         "come back too", hint="echo whatever each recv() returns")
+            lab.story.step("close the connection")
+        expect_clean_end(lab, server, "once the client has closed", echoed=32 + 11)
+
+
+def test_server_leaves_other_bytes_unchanged(lab):
+    """Step 2: only a-z change; every other byte (0-255) comes back as it was sent."""
+    data = bytes(range(256)) * 4
+    with lab.start_server() as server:
+        lab.story.step("send every byte value 0-255, four times (1024 bytes)")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            reply = echo_bulk(lab, sock, data, lab.deadline())
+            diff = [i for i, (a, b) in enumerate(zip(reply.data, data.upper())) if a != b]
+            expect(reply.data == data.upper(), "only the bytes a-z should change, to A-Z",
+                   expected=f"{len(data)} bytes, {show(data.upper()[:128])}...",
+                   actual=f"{len(reply.data)} bytes" + (
+                       f"; byte {diff[0]} ({data[diff[0]]:#04x}) came back as "
+                       f"{reply.data[diff[0]]:#04x}" if diff else ""),
+                   hint="compare with 'a' and 'z' yourself: toupper() depends on the locale, "
+                        "and a plain char above 127 is negative")
+        expect_clean_end(lab, server, "once the client has closed", echoed=len(data))
+
+
+def test_server_echoes_1_mib_whole(lab):
+    """Step 3: 1 MiB sent in one write comes back whole and uppercased."""
+    data = random.Random(3).randbytes(1 << 20)
+    with lab.start_server() as server:
+        lab.story.step("send 1 MiB of random bytes in one sendall, reading the echo meanwhile")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            reply = echo_bulk(lab, sock, data, lab.deadline(30))
+            if reply.data != data.upper():
+                first = next((i for i, (a, b) in enumerate(zip(reply.data, data.upper()))
+                              if a != b), min(len(reply.data), len(data)))
+                raise CheckFailure("all 1048576 bytes should come back, uppercased, in order",
+                                   expected="1048576 bytes",
+                                   actual=f"{len(reply.data)} bytes (the connection ended by "
+                                          f"{reply.ended}), the first difference at byte {first}",
+                                   hint="send() may take only part of the buffer: send_all() "
+                                        "must loop until every byte is gone")
+            lab.story.step("close the connection")
+        expect_clean_end(lab, server, "once the client has closed", echoed=len(data))
+
+
+def test_server_ends_when_the_client_closes(lab):
+    """Step 1: recv() returns 0 when the client closes: the server prints its count and ends."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'bye', read 'BYE'")
+            exchange(lab, server, sock, b"bye")
+            lab.story.step("close the connection")
+        lab.story.step("wait for the server to end")
+        expect_clean_end(lab, server, "once its client has closed the connection", echoed=3)
+
+
+def test_server_survives_a_reset(lab):
+    """A client that sends 200 KB, never reads the echo, and resets: the server ends cleanly."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'hi', read 'HI'")
+            exchange(lab, server, sock, b"hi")
+            lab.story.step("send 200 KB and reset (RST) without reading any of the echo")
+            peers.send_all(sock, b"z" * 200_000, lab.deadline())
+            peers.reset(sock)
+        lab.story.step("wait for the server to end")
+        expect_clean_end(lab, server, "when its client resets the connection")
+        expect(re.search(r"Connection reset by peer|Broken pipe", server.proc.stderr.text),
+               "the server should say on stderr why the conversation ended",
+               expected="'Connection reset by peer' or 'Broken pipe' (strerror) on stderr",
+               actual=show(server.proc.stderr.text), hint="warn_errno(\"send to %s\", peer)")
+
+
+def test_server_survives_sigpipe(lab):
+    """A client that leaves while the server still has bytes to echo does not kill it with
+    SIGPIPE."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'hi', read 'HI'")
+            exchange(lab, server, sock, b"hi")
+            lab.story.step("pause the server (SIGSTOP), as if it were busy")
+            server.proc.signal(signal.SIGSTOP)
+            try:
+                lab.story.step("send 40000 bytes, close our side (FIN), wait for its ACK")
+                peers.send_all(sock, b"y" * 40_000, lab.deadline())
+                sock.shutdown(socket.SHUT_WR)
+                acked = poll_until(lambda: tcp_state(sock) == TCP_FIN_WAIT2, lab.deadline())
+                expect(acked, "the server's kernel should acknowledge our FIN",
+                       actual=f"our socket is in TCP state {tcp_state(sock)}")
+                lab.story.step("reset (RST); then let the server go on (SIGCONT)")
+                peers.reset(sock)
+            finally:
+                server.proc.signal(signal.SIGCONT)
+        # The server now reads the 40000 bytes still queued for it and echoes them to a
+        # connection that is gone: send() fails with EPIPE, and raises SIGPIPE unless told not
+        # to (MSG_NOSIGNAL).
+        lab.story.step("wait for the server to end")
+        expect_clean_end(lab, server, "when its client has gone while it still had bytes to "
+                         "echo")
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_server_ends_cleanly_on_a_stop_signal(lab, signo):
+    """SIGTERM (or Ctrl-C's SIGINT) while a client is connected ends the server with 0."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'hello', read 'HELLO'; the client stays connected")
+            exchange(lab, server, sock, b"hello")
+            lab.story.step(f"send {signo.name} while the server waits for the next message")
+            server.proc.signal(signo)
+            expect_clean_end(lab, server, f"soon after {signo.name}", echoed=5)
+
+
+def test_server_command_line(lab):
+    """-H ::1 works; --help exits 0; bad arguments print the usage and exit 2."""
+    lab.story.step("start the server on IPv6 loopback")
+    with lab.start_server(host="::1") as server:
+        expect_equal(server.host, "::1", "the server should listen on ::1 with -H ::1")
+        lab.story.step("connect over IPv6 and send 'over ipv6'")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            exchange(lab, server, sock, b"over ipv6")
+        expect_clean_end(lab, server, "once the client has closed", echoed=9)
+    for args in [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]]:
+        lab.story.step(f"run: server {' '.join(args)}")
+        result = lab.run("server", *args)
+        if args == ["--help"]:
+            result.expect_status(0)
+            expect("usage:" in result.stdout, "--help should print the usage on stdout")
+        else:
+            result.expect_status(2, "bad arguments")
+            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+                   actual=show(result.stderr))
+
+
+# -- the client ----------------------------------------------------------------------------
+
+class EchoPeer(peers.PeerServer):
+    """A Python echo server for testing the client: records every byte it receives, and
+    answers in uppercase, `piece` bytes per write with `gap` seconds between writes (None:
+    all at once). With cut_after=N it sends only the first N bytes of its first reply and
+    closes the connection."""
+
+    def __init__(self, piece: int | None = None, gap: float = 0.0,
+                 cut_after: int | None = None, host: str = "127.0.0.1"):
+        self.received = b""
+        self.ended = None  # how the client's stream ended: "eof", "reset", "timeout"
+        self.piece, self.gap, self.cut_after = piece, gap, cut_after
+        super().__init__(self._echo, host=host)
+
+    def _echo(self, conn: socket.socket, peer) -> None:
+        deadline = Deadline(10)
+        while True:
+            try:
+                conn.settimeout(max(deadline.remaining(), 0.01))
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                self.ended = "timeout"
+                return
+            except ConnectionResetError:
+                self.ended = "reset"
+                return
+            if not chunk:
+                self.ended = "eof"
+                return
+            self.received += chunk
+            reply = chunk.upper()
+            if self.cut_after is not None:
+                peers.send_all(conn, reply[:self.cut_after], deadline)
+                self.ended = "cut"
+                return
+            peers.send_in_pieces(conn, reply, self.piece or len(reply), self.gap, deadline)
+
+
+def run_client(lab, peer: EchoPeer, script: bytes, *args: str, timeout: float = 5):
+    lab.story.step(f"run the client against a Python echo server at {peer.address}, with "
+                   f"the input {show(script)}")
+    result = lab.run("client", "-H", peer.address.host, "-p", str(peer.address.port), *args,
+                     input=script, timeout=timeout)
+    peer.join(lab.deadline())
+    peer.check()
+    return result
+
+
+def expect_client_output(result, expected: str, hint: str | None = None) -> None:
+    result.expect_status(0)
+    expect(result.stdout == expected, "the client should print each reply on a line of its own",
+           expected=show(expected), actual=show(result.stdout), hint=hint)
+
+
+def test_client_prints_each_reply(lab):
+    """Step 4-6: each line goes out without its newline; each reply is printed on a line."""
+    with EchoPeer() as peer:
+        result = run_client(lab, peer, b"hello, world\nsecond line\n")
+    result.expect_status(0)
+    expect_equal(peer.received, b"hello, worldsecond line", "the server should receive each "
+                 "line without its newline", hint="getline() keeps the '\\n': drop it")
+    expect_client_output(result, "HELLO, WORLD\nSECOND LINE\n")
+    expect_equal(peer.ended, "eof", "the client should close the connection at the end of "
+                 "the input")
+
+
+def test_client_reads_a_reply_arriving_in_pieces(lab):
+    """Step 6: the reply comes one byte per write: the client waits for all of it."""
+    with EchoPeer(piece=1, gap=0.01) as peer:
+        result = run_client(lab, peer, b"one byte at a time\nagain, slowly\n", timeout=10)
+    expect_client_output(result, "ONE BYTE AT A TIME\nAGAIN, SLOWLY\n",
+                         hint="one recv() returns what has arrived so far: keep calling it "
+                              "until you have as many bytes as you sent")
+
+
+def test_client_skips_empty_lines(lab):
+    """Step 4: empty lines are not sent, and the client does not wait for a reply to them."""
+    with EchoPeer() as peer:
+        result = run_client(lab, peer, b"\n\nfirst\n\n\nsecond\n\n")
+    expect_client_output(result, "FIRST\nSECOND\n", hint="an empty line is a send() of 0 "
+                         "bytes, which puts nothing on the wire: skip it")
+    expect_equal(peer.received, b"firstsecond", "the server should receive only the two "
+                 "non-empty lines")
+
+
+def test_client_quits_on_exit(lab):
+    """Step 4: the line 'exit' ends the client at once, even with more input to come."""
+    with EchoPeer() as peer:
+        lab.story.step("start the client, type 'one' and 'exit', and keep stdin open")
+        proc = lab.start("client", "-p", str(peer.address.port))
+        proc.write(b"one\nexit\n")
+        code = proc.wait(lab.deadline())
+        if code is None:
+            raise CheckFailure("the client should end after the line 'exit'",
+                               actual=f"it is still running after {lab.deadline().seconds:g} "
+                                      f"s; it printed {show(proc.stdout.text)}",
+                               hint="compare each line (without its newline) with \"exit\"")
+        proc.exit_seen = True
+        lab.judge_valgrind(proc)
+        peer.join(lab.deadline())
+        peer.check()
+    expect_equal(code, 0, "the client should exit with status 0 after 'exit'")
+    expect_equal(proc.stdout.text, "ONE\n", "the client should print the reply to 'one' only")
+    expect_equal(peer.received, b"one", "'exit' should not be sent to the server")
+    expect_equal(peer.ended, "eof", "the client should close the connection")
+
+
+def test_client_reports_a_server_that_closes_early(lab):
+    """Step 6: the server sends 3 bytes of a 5-byte reply and closes: exit 1, say so."""
+    with EchoPeer(cut_after=3) as peer:
+        result = run_client(lab, peer, b"hello\n")
+    result.expect_status(1, "a runtime failure: the reply is incomplete")
+    expect("closed" in result.stderr, "the client should say on stderr that the server closed "
+           "the connection before the whole reply came", expected="a message such as 'client: "
+           "the server closed the connection after 3 of the 5 bytes of the reply'",
+           actual=show(result.stderr), hint="recv() returns 0 at the end of the stream: "
+           "the missing bytes will never come")
+    expect("HEL" not in result.stdout, "the client should not print a partial reply",
+           actual=show(result.stdout))
+
+
+def test_client_command_line(lab):
+    """-H ::1 works; --help exits 0; bad arguments exit 2 with the usage."""
+    with EchoPeer(host="::1") as peer:
+        result = run_client(lab, peer, b"over ipv6\n")
+    expect_client_output(result, "OVER IPV6\n")
+    for args in [["--help"], ["-p", "0"], ["-p", "abc"], ["--bogus"]]:
+        lab.story.step(f"run: client {' '.join(args)}")
+        result = lab.run("client", *args)
+        if args == ["--help"]:
+            result.expect_status(0)
+            expect("usage:" in result.stdout, "--help should print the usage on stdout")
+        else:
+            result.expect_status(2, "bad arguments")
+            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+                   actual=show(result.stderr))
+
+
+# -- together ------------------------------------------------------------------------------
+
+def test_client_and_server_scripted_session(lab):
+    """The two programs together: a scripted session, then both end with status 0."""
+    script = (b"hello, world\n\nSocket programming 101\nmixed CaSe: abc-XYZ_123!\nexit\n"
+              b"never sent\n")
+    with lab.start_server() as server:
+        lab.story.step(f"run the client with the input {show(script)}")
+        result = lab.run("client", "-p", server.port, input=script)
+        expect_client_output(result, "HELLO, WORLD\nSOCKET PROGRAMMING 101\n"
+                             "MIXED CASE: ABC-XYZ_123!\n")
+        lab.story.step("wait for the server to end")
+        expect_clean_end(lab, server, "once the client has quit", echoed=12 + 22 + 24)
