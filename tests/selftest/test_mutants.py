@@ -66,6 +66,7 @@ def mutant_runs(request, settings, tmp_path_factory):
     """Every chosen mutant's run, four at a time: most of a mutant's time is spent waiting
     for a deadline that a broken program never meets, not on the CPU."""
     found = chosen_mutants(request.config)
+    tmp_path_factory.getbasetemp()  # made here, once: threads racing to make it get different ones
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         runs = pool.map(lambda m: run_mutant(m, settings.build_dir, tmp_path_factory.mktemp(m.stem)),
                         found)
