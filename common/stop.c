@@ -40,6 +40,18 @@ void stop_on_signals(void)
     sigdelset(&mask_while_waiting, SIGINT);
 }
 
+/* When fd is ready at once, ppoll() returns without letting a pending signal in (it puts the
+ * old mask back first): a socket that is always readable would hide SIGTERM for ever. */
+static bool stop_pending(void)
+{
+    sigset_t pending;
+    if (sigpending(&pending) == -1)
+        return false;
+    if (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1)
+        stop_flag = 1;
+    return stop_flag != 0;
+}
+
 bool stop_requested(void)
 {
     return stop_flag != 0;
@@ -53,6 +65,8 @@ int wait_readable(int fd, int timeout_ms)
         if (stop_flag)
             return 0;
         int n = ppoll(&pfd, 1, timeout_ms < 0 ? NULL : &limit, &mask_while_waiting);
+        if (n > 0 && stop_pending())
+            return 0;
         if (n > 0)
             return 1; /* readable, or an error/hang-up that the next recv() will report */
         if (n == 0)
