@@ -151,6 +151,9 @@ def test_server_restarts_on_the_same_port_at_once(lab):
     with server:
         lab.story.step("connect a client that stays connected")
         sock = peers.connect(server.address, lab.deadline())
+        # connect() returns once the kernel has completed the handshake; a connection the
+        # server has not accepted yet would be reset, not left in TIME_WAIT, when it stops
+        lab.expect_stdout(server.proc, r"^connection from ", "'connection from ...'")
         lab.story.step("stop the server with SIGTERM while the client is connected")
         lab.stop_server(server)
         sock.close()  # the server closed first, so its side of the connection is in TIME_WAIT
