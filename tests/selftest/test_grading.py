@@ -76,7 +76,7 @@ def batch_run(tmp_path_factory):
                                              "        if (fork() == 0)\n            pause();\n"))
     out = tmp_path_factory.mktemp("grades")
     done = subprocess.run([sys.executable, "-m", "harness", "batch", str(root), LAB,
-                           "--out", str(out), "--jobs", "2", "--timeout", "30",
+                           "--out", str(out), "--jobs", "2", "--timeout", "20",
                            "--limit-fsize", "8M"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
