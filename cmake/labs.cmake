@@ -13,3 +13,5 @@ socklab_lab(05-tcp-threaded PROGRAMS server client LIBS Threads::Threads)
 socklab_lab(06-udp-basic PROGRAMS server client)
 socklab_lab(07-udp-reliable PROGRAMS server client)
 socklab_lab(08-udp-time PROGRAMS server client)
+include(cmake/lab09.cmake) # finds cJSON and libcrypto: SOCKLAB_LAB09_LIBS
+socklab_lab(09-sticky-packets PROGRAMS server client SOURCES frame.c LIBS ${SOCKLAB_LAB09_LIBS} SHORT_IO)

@@ -1,0 +1,218 @@
+/* frame.c - reading and writing framed messages on a TCP stream (see frame.h).
+ *
+ * The two loops at the top carry the whole lesson of this lab: one send() is not one
+ * message, and one recv() is not one message either. The rest puts a length in front of
+ * each message, and checks everything a peer says before believing it. */
+#include "frame.h"
+
+#include "socklab.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Sends all len bytes. send() may take fewer bytes than offered (a full send buffer, a
+ * signal), and says how many it took: we loop until every byte is gone. MSG_NOSIGNAL: a
+ * peer that has vanished makes send() fail with EPIPE instead of raising SIGPIPE, which
+ * would kill the whole program. */
+int send_all(int fd, const void *buf, size_t len)
+{
+    const char *next = buf;
+    while (len > 0) {
+        ssize_t sent = send(fd, next, len, MSG_NOSIGNAL);
+        if (sent == -1 && errno == EINTR)
+            continue;
+        if (sent == -1)
+            return -1;
+        next += sent;
+        len -= (size_t)sent;
+    }
+    return 0;
+}
+
+/* Step 2: receives exactly len bytes. recv() returns whatever has arrived so far - one byte of a
+ * 4-byte length, or half a message and the start of the next - so we call it again and
+ * again until we have len bytes or the peer has closed (recv() returns 0). Each wait goes
+ * through wait_readable(), so that SIGTERM or a silent peer ends it. */
+ssize_t recv_exact(int fd, void *buf, size_t len)
+{
+    /* TODO step 2: receive exactly len bytes into buf.
+     *  a. Keep a count of the bytes you have. While it is below len:
+     *     - wait_readable(fd, IDLE_TIMEOUT_MS): 1 means there is something to read. On 0 (the
+     *       server is stopping) set errno = ECANCELED, on -2 (the peer said nothing for
+     *       10 s) errno = ETIMEDOUT, and return -1; on -1 just return -1.
+     *     - recv() into the part of buf that is still empty (buf + have, len - have).
+     *       -1 with EINTR: try again. -1 otherwise: return -1. 0: the peer closed; stop.
+     *     - add what recv() returned to the count.
+     *  b. Return the count: len, or fewer if the peer closed first.
+     *  One recv() returns whatever has arrived: 1 byte of a 4-byte length, or two messages
+     *  at once. That is the whole lesson of this lab, and this loop is its answer. */
+    todo(2, "recv_exact(%d, ..., %zu)", fd, len);
+}
+
+/* Step 3: big-endian, byte by byte: the most significant byte goes first, whatever the byte order
+ * of this machine. (htonl() and ntohl() do the same; spelling it out shows what they do.) */
+void frame_prefix_encode(uint32_t len, unsigned char prefix[FRAME_PREFIX_LEN])
+{
+    /* TODO step 3: write len into prefix[0..3], most significant byte first (big-endian,
+     *  "network byte order"): prefix[0] = len >> 24, ..., prefix[3] = len & 0xff.
+     *  Not memcpy(prefix, &len, 4): that copies this machine's byte order, and x86 is
+     *  little-endian, so 5 would go out as 05 00 00 00. The README shows what a big-endian
+     *  reader makes of that. (htonl() is the library's name for this conversion.) */
+    todo(3, "frame_prefix_encode(%" PRIu32 ", ...)", len);
+}
+
+uint32_t frame_prefix_decode(const unsigned char prefix[FRAME_PREFIX_LEN])
+{
+    /* TODO step 3: the opposite of frame_prefix_encode(): prefix[0] is the most significant
+     *  byte. Cast each byte to uint32_t before shifting it (an unsigned char shifted by 24
+     *  is an int, and 0xff << 24 does not fit in one). (ntohl() does the same.) */
+    todo(3, "frame_prefix_decode(%02x %02x %02x %02x)", prefix[0], prefix[1], prefix[2],
+         prefix[3]);
+}
+
+/* Step 5: the prefix and the payload go out in one buffer, with one send_all(). Two sends - 4 bytes,
+ * then the payload - would be just as correct, but Nagle's algorithm may hold the second
+ * one back until the peer acknowledges the first, which a peer waiting for the rest of the
+ * frame may delay by up to 40 ms. */
+int send_frame(int fd, const void *payload, uint32_t len)
+{
+    /* TODO step 5: send the 4-byte prefix and then the payload.
+     *  Put both in one buffer (malloc(FRAME_PREFIX_LEN + len): frame_prefix_encode() into
+     *  its first 4 bytes, memcpy() the payload after them) and send_all() it, then free it.
+     *  Return 0, or -1 with errno set (keep send_all()'s errno across free()).
+     *  Why one buffer: two sends of 4 bytes and then the payload are just as correct, but
+     *  Nagle's algorithm may hold the second back until the first is acknowledged. */
+    todo(5, "send_frame(%d, ..., %" PRIu32 ")", fd, len);
+}
+
+/* Step 4: a frame is a length and then that many bytes: two exact reads, and a check of
+ * the length in between. */
+enum frame_status recv_frame(int fd, uint32_t max, char **payload, uint32_t *len)
+{
+    /* TODO step 4: receive one frame of at most max bytes.
+     *  a. recv_exact() the 4 bytes of the prefix: -1 is FRAME_ERROR; 0 bytes is FRAME_END
+     *     (the peer closed between frames: a normal end); 1 to 3 bytes is FRAME_SHORT.
+     *  b. *len = frame_prefix_decode(). If *len > max, return FRAME_TOO_BIG - before
+     *     anything else: the length is the peer's claim, and 0xFFFFFFFF would make you
+     *     allocate 4 GiB and wait for bytes that never come.
+     *  c. malloc(*len + 1) (NULL: FRAME_ERROR), recv_exact() the payload into it. Fewer than
+     *     *len bytes: free it, FRAME_SHORT (or FRAME_ERROR if recv_exact returned -1).
+     *  d. Put a NUL after the payload, *payload = the buffer, return FRAME_OK. */
+    todo(4, "recv_frame(%d, %" PRIu32 ", ...)", fd, max);
+}
+
+/* Step 8: the name is used inside the upload directory, so it must name a file there and nothing
+ * else: "../x" or "/etc/x" would write elsewhere, "" and "." are the directory itself. */
+const char *file_name_problem(const char *name)
+{
+    /* TODO step 8: return why name cannot be a file name in the upload directory, or NULL.
+     *  Refuse, in this order, with these words (the README lists them):
+     *    ""                         "the file name is empty"
+     *    more than FILE_NAME_MAX    "the file name is longer than 255 bytes"
+     *    a '/' anywhere             "the file name must not contain '/'"
+     *    a '.' first                "the file name must not start with '.'"
+     *    a byte < 0x20 or 0x7f      "the file name must not contain control characters"
+     *  A name like "../x" or "/etc/x" would make the server write outside its directory:
+     *  the name is the peer's word, so it is checked before it is ever used as a path. */
+    todo(8, "file_name_problem(\"%s\")", name);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool hex_decode(const char *text, unsigned char *out, size_t n)
+{
+    if (strlen(text) != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int high = hex_digit(text[2 * i]), low = hex_digit(text[2 * i + 1]);
+        if (high < 0 || low < 0)
+            return false;
+        out[i] = (unsigned char)(high << 4 | low);
+    }
+    return true;
+}
+
+/* Step 8: the three fields, once the JSON is known to be an object. */
+static const char *header_fields(const cJSON *root, struct upload_header *header)
+{
+    /* TODO step 8: check the header's three fields and fill in *header.
+     *  a. cJSON_GetObjectItemCaseSensitive(root, "name"), then "size", then "sha256".
+     *     No "name" string (cJSON_IsString): "the header has no \"name\" string"; no "size"
+     *     number (cJSON_IsNumber): "the header has no \"size\" number"; no "sha256" string:
+     *     "the header has no \"sha256\" string".
+     *  b. file_name_problem(name->valuestring): return its answer if it has one.
+     *  c. size->valuedouble (JSON numbers are doubles) must be a whole number from 0 to
+     *     MAX_FILE_SIZE, else "the size must be a whole number of bytes from 0 to 1 GiB".
+     *     (value == (double)(uint64_t)value tells a whole number, once it is in range.)
+     *  d. hex_decode() the sha256 into header->sha256, else
+     *     "sha256 must be 64 hexadecimal digits".
+     *  e. Copy the name into header->name, the size into header->size; return NULL. */
+    todo(8, "header_fields(...)");
+}
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+    if (root == NULL)
+        return "the header is not JSON";
+    const char *problem = NULL;
+    /* Only white space may follow the JSON value: anything else means the sender and we
+     * disagree about where the header ends. */
+    for (const char *c = end; problem == NULL && c < json + len; c++)
+        if (!is_json_space(*c))
+            problem = "the header has bytes after its JSON value";
+    if (problem == NULL && !cJSON_IsObject(root))
+        problem = "the header is not a JSON object";
+    if (problem == NULL)
+        problem = header_fields(root, header);
+    cJSON_Delete(root);
+    return problem;
+}
+
+void hex_encode(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
+const char *describe_bytes(const void *data, size_t len, char text[MESSAGE_TEXT_LEN])
+{
+    enum { SHOWN = 64 };
+    const unsigned char *bytes = data;
+    size_t at = 0;
+    text[at++] = '"';
+    for (size_t i = 0; i < len && i < SHOWN; i++) {
+        unsigned char c = bytes[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            text[at++] = (char)c;
+        else
+            at += (size_t)snprintf(text + at, MESSAGE_TEXT_LEN - at, "\\x%02x", c);
+    }
+    text[at++] = '"';
+    snprintf(text + at, MESSAGE_TEXT_LEN - at, "%s", len > SHOWN ? "..." : "");
+    return text;
+}

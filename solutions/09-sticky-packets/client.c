@@ -1,0 +1,331 @@
+/* Lab 09 client: the other end of each of the server's three modes.
+ *
+ *   client naive WORD...   sends each word with its own send(), back to back, and closes:
+ *                          watch the naive server take them for one message
+ *   client echo MSG...     sends each message as a frame, all of them at once, then reads
+ *                          and prints the framed replies: every boundary survives
+ *   client upload FILE     sends FILE after a JSON header (name, size, SHA-256) and prints
+ *                          the server's answer; exit status 1 if the server refused it */
+#include "frame.h"
+#include "socklab.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    CHUNK_LEN = 64 * 1024, /* how much of a file we read and send at a time */
+    WHY_LEN = 256,
+};
+
+struct options {
+    double gap;       /* naive mode: seconds between two sends */
+    const char *name; /* upload mode: the name to store the file under */
+};
+
+/* A socket connected to host:port, as in lab 01. Exits with a message if no address
+ * answers. */
+static int connect_to_server(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *addrs;
+    int rc = getaddrinfo(host, port, &hints, &addrs);
+    if (rc != 0)
+        die("cannot connect to %s port %s: %s", host, port, gai_strerror(rc));
+
+    int fd = -1;
+    for (struct addrinfo *ai = addrs; ai != NULL && fd == -1; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd != -1 && connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+            int connect_errno = errno;
+            close(fd);
+            fd = -1;
+            errno = connect_errno;
+        }
+    }
+    freeaddrinfo(addrs);
+    if (fd == -1)
+        die_errno("cannot connect to %s port %s", host, port);
+    return fd;
+}
+
+static void pause_for(double seconds)
+{
+    struct timespec gap = {.tv_sec = (time_t)seconds,
+                           .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&gap, &gap) == -1 && errno == EINTR)
+        continue;
+}
+
+/* ---------------------------------------------------------------- part 1: the problem */
+
+/* One send() per word, as a program that believes in messages would write it. */
+static void send_words(int fd, char **words, int count, double gap)
+{
+    for (int i = 0; i < count; i++) {
+        if (i > 0 && gap > 0)
+            pause_for(gap);
+        size_t len = strlen(words[i]);
+        if (send_all(fd, words[i], len) == -1)
+            die_errno("send");
+        char text[MESSAGE_TEXT_LEN];
+        printf("sent message %d: %zu bytes %s\n", i + 1, len, describe_bytes(words[i], len, text));
+    }
+}
+
+/* ------------------------------------------------------------ part 2: length prefixes */
+
+/* Step 7: every message goes out as a frame, all of them before the first reply is read
+ * (they may well share a segment on the way); then one framed reply per message. */
+static void echo_messages(int fd, char **messages, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (send_frame(fd, messages[i], (uint32_t)strlen(messages[i])) == -1)
+            die_errno("send");
+    for (int i = 1; i <= count; i++) {
+        char *reply;
+        uint32_t len;
+        switch (recv_frame(fd, MAX_FRAME_LEN, &reply, &len)) {
+        case FRAME_OK:
+            break;
+        case FRAME_END:
+        case FRAME_SHORT:
+            die("the server closed the connection after %d of %d replies", i - 1, count);
+        case FRAME_TOO_BIG:
+            die("the server announced a reply of %" PRIu32 " bytes, over the limit of %d", len,
+                MAX_FRAME_LEN);
+        case FRAME_ERROR:
+            die_errno("receive");
+        }
+        char text[MESSAGE_TEXT_LEN];
+        printf("reply %d: %" PRIu32 " bytes %s\n", i, len, describe_bytes(reply, len, text));
+        free(reply);
+    }
+}
+
+/* --------------------------------------------------------------- part 3: file upload */
+
+/* What the header says about a file, computed before we connect. */
+struct upload {
+    const char *path;
+    const char *name;
+    int file;
+    uint64_t size;
+    unsigned char sha256[SHA256_LEN];
+};
+
+/* Opens the file and computes its size and SHA-256 (reading it once; it is read again to
+ * be sent). */
+static void prepare_upload(struct upload *up)
+{
+    up->file = open(up->path, O_RDONLY);
+    if (up->file == -1)
+        die_errno("cannot open %s", up->path);
+    struct stat st;
+    if (fstat(up->file, &st) == -1)
+        die_errno("cannot stat %s", up->path);
+    if (!S_ISREG(st.st_mode))
+        die("cannot upload %s: it is not a regular file", up->path);
+    if ((uint64_t)st.st_size > MAX_FILE_SIZE)
+        die("cannot upload %s: it is larger than the server's limit of 1 GiB", up->path);
+    up->size = (uint64_t)st.st_size;
+
+    EVP_MD_CTX *hash = EVP_MD_CTX_new();
+    if (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)
+        die("cannot compute SHA-256");
+    char chunk[CHUNK_LEN];
+    ssize_t got;
+    while ((got = read(up->file, chunk, sizeof chunk)) != 0) {
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1)
+            die_errno("cannot read %s", up->path);
+        if (EVP_DigestUpdate(hash, chunk, (size_t)got) != 1)
+            die("cannot compute SHA-256");
+    }
+    if (EVP_DigestFinal_ex(hash, up->sha256, NULL) != 1)
+        die("cannot compute SHA-256");
+    EVP_MD_CTX_free(hash);
+    if (lseek(up->file, 0, SEEK_SET) == -1)
+        die_errno("cannot read %s again", up->path);
+}
+
+/* Step 11: the header frame: {"name": ..., "size": ..., "sha256": ...}. */
+static void send_header(int fd, const struct upload *up)
+{
+    char hex[2 * SHA256_LEN + 1];
+    hex_encode(up->sha256, SHA256_LEN, hex);
+    cJSON *header = cJSON_CreateObject();
+    cJSON_AddStringToObject(header, "name", up->name);
+    cJSON_AddNumberToObject(header, "size", (double)up->size);
+    cJSON_AddStringToObject(header, "sha256", hex);
+    char *json = cJSON_PrintUnformatted(header); /* NULL if anything above ran out of memory */
+    cJSON_Delete(header);
+    if (json == NULL)
+        die("out of memory");
+    size_t len = strlen(json);
+    if (len > MAX_HEADER_LEN) {
+        cJSON_free(json);
+        die("the header for %s is longer than %d bytes", up->path, MAX_HEADER_LEN);
+    }
+    int sent = send_frame(fd, json, (uint32_t)len);
+    cJSON_free(json);
+    if (sent == -1)
+        die_errno("send");
+}
+
+/* Step 11: the file, right after the header. Returns false if the server stopped reading (it has
+ * refused the upload: its answer says why). */
+static bool send_body(int fd, struct upload *up)
+{
+    char chunk[CHUNK_LEN];
+    uint64_t done = 0;
+    while (done < up->size) {
+        ssize_t got = read(up->file, chunk, sizeof chunk);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1)
+            die_errno("cannot read %s", up->path);
+        if (got == 0 || done + (uint64_t)got > up->size)
+            die("%s changed while it was being sent", up->path);
+        if (send_all(fd, chunk, (size_t)got) == -1) {
+            if (errno == EPIPE || errno == ECONNRESET)
+                return false;
+            die_errno("send");
+        }
+        done += (uint64_t)got;
+    }
+    return true;
+}
+
+/* The server's answer: a frame with {"status": "ok", ...} or {"status": "error", ...}.
+ * Returns true for ok; copies the server's reason into why otherwise. */
+static bool read_status(int fd, const struct upload *up, char why[WHY_LEN])
+{
+    char *text;
+    uint32_t len;
+    switch (recv_frame(fd, MAX_HEADER_LEN, &text, &len)) {
+    case FRAME_OK:
+        break;
+    case FRAME_END:
+    case FRAME_SHORT:
+    case FRAME_ERROR: /* ECONNRESET, after the server hung up on a body it did not want */
+        die("the server closed the connection without an answer for %s", up->path);
+    case FRAME_TOO_BIG:
+        die("the server's answer is over %d bytes", MAX_HEADER_LEN);
+    }
+    cJSON *status = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *word = cJSON_GetObjectItemCaseSensitive(status, "status");
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(status, "error");
+    bool ok = cJSON_IsString(word) && strcmp(word->valuestring, "ok") == 0;
+    snprintf(why, WHY_LEN, "%s", cJSON_IsString(error) ? error->valuestring
+                                                       : "the server's answer is not a status");
+    cJSON_Delete(status);
+    return ok;
+}
+
+/* Header, body, answer. Returns true if the server stored the file; copies its
+ * reason into why if it refused. */
+static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
+{
+    send_header(fd, up);
+    send_body(fd, up); /* if the server stopped reading, its answer says why */
+    return read_status(fd, up, why);
+}
+
+/* ------------------------------------------------------------------ the client itself */
+
+static noreturn void bad_usage(const char *problem, const char *what)
+{
+    fprintf(stderr, "%s: %s '%s'\n"
+            "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] naive WORD... | "
+            "echo MESSAGE... | upload FILE (--help for more)\n",
+            program_name(), problem, what, program_name());
+    exit(2);
+}
+
+static bool on_option(void *ctx, int key, const char *value)
+{
+    struct options *opts = ctx;
+    if (key == 'g')
+        return parse_seconds(value, 10, &opts->gap);
+    if (key == 'n') {
+        opts->name = value; /* the server judges it: try -n ../x */
+        return true;
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cli_option extra[] = {
+        {'g', "gap", "SECONDS", "naive mode: pause between two sends (default none)"},
+        {'n', "name", "NAME", "upload mode: store the file as NAME (default FILE's own name)"},
+        {0},
+    };
+    struct options opts = {0};
+    struct cli cli = {
+        .summary = "Talk to the lab 09 server. MODE and its arguments:\n"
+                   "  naive WORD...     send each word with its own send(), then close\n"
+                   "  echo MESSAGE...   send each message as a frame, print the replies\n"
+                   "  upload FILE       send FILE with a JSON header, print the answer",
+        .host_help = "the server's address",
+        .default_host = "127.0.0.1",
+        .port_help = "the server's port",
+        .default_port = "9009",
+        .operands = "MODE ARGUMENT...",
+        .min_operands = 2,
+        .max_operands = INT_MAX,
+        .options = extra,
+        .on_option = on_option,
+        .ctx = &opts,
+    };
+    cli_parse(&cli, argc, argv);
+    const char *mode = cli.operand[0];
+    char **args = cli.operand + 1;
+    int count = cli.operand_count - 1;
+
+    if (strcmp(mode, "naive") == 0) {
+        int fd = connect_to_server(cli.host, cli.port);
+        send_words(fd, args, count, opts.gap);
+        close(fd);
+    } else if (strcmp(mode, "echo") == 0) {
+        /* Each fits in a frame: Linux limits an argument to 128 KiB (MAX_ARG_STRLEN). */
+        int fd = connect_to_server(cli.host, cli.port);
+        echo_messages(fd, args, count);
+        close(fd);
+    } else if (strcmp(mode, "upload") == 0) {
+        if (count != 1)
+            bad_usage("upload takes one file, not", args[1]);
+        const char *slash = strrchr(args[0], '/');
+        struct upload up = {.path = args[0], .name = slash != NULL ? slash + 1 : args[0]};
+        if (opts.name != NULL)
+            up.name = opts.name;
+        prepare_upload(&up); /* before connecting: a missing file bothers no server */
+        int fd = connect_to_server(cli.host, cli.port);
+        char why[WHY_LEN];
+        bool stored = upload_file(fd, &up, why);
+        close(fd);
+        close(up.file);
+        if (!stored)
+            die("the server refused %s: %s", up.path, why);
+        char hex[2 * SHA256_LEN + 1];
+        hex_encode(up.sha256, SHA256_LEN, hex);
+        printf("uploaded %s as %s: %" PRIu64 " bytes, sha256 %s\n", up.path, up.name, up.size,
+               hex);
+    } else {
+        bad_usage("unknown mode", mode);
+    }
+    return 0;
+}

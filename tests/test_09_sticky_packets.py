@@ -1,0 +1,911 @@
+"""Lab 09 - sticky-packets: message boundaries, framing and file transfer.
+
+The tests follow the handout's three parts (labs/09-sticky-packets/README.md): the naive
+receiver that takes one recv() for one message; length-prefixed frames; file upload with a
+JSON header. The server is tested with Python peers - a writer that sends one byte per write,
+one that puts many frames (or header and body) in a single write, peers that lie about
+lengths, names and checksums, or vanish - and the client with Python servers; then both
+together.
+
+Sizes scale down where a setting makes them slow, and the test's steps say so: under
+--short-io every recv moves 7 bytes (50 MiB would take minutes), under --valgrind everything
+runs some 30 times slower.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import signal
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness import peers
+from harness.checks import CheckFailure, expect, expect_equal, show
+from harness.timing import Deadline, poll_until
+
+LAB = "09-sticky-packets"
+KIND = "tcp"
+
+MAX_FRAME_LEN = 1 << 20  # the limits the handout documents
+MAX_HEADER_LEN = 4096
+MAX_FILE_SIZE = 1 << 30
+NAIVE_BUF_LEN = 1024
+
+MESSAGE_RE = r'^message (\d+): (\d+) bytes "(.*)"(\.\.\.)?$'
+END_RE = r"^end of stream from \S+ after (\d+) messages?$"
+
+
+# -- frames and uploads, as Python writes and reads them ------------------------------------
+
+def frame(payload: bytes) -> bytes:
+    """A frame: the payload's length as 4 bytes, unsigned, big-endian (network byte order)."""
+    return struct.pack("!I", len(payload)) + payload
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def header_frame(fields) -> bytes:
+    return frame(json.dumps(fields).encode())
+
+
+def upload_bytes(name: str, body: bytes, **changes) -> bytes:
+    """Header frame and body, as the lab's client sends them; changes override fields."""
+    fields = {"name": name, "size": len(body), "sha256": sha256(body), **changes}
+    return header_frame(fields) + body
+
+
+def content(size: int, seed: int = 9) -> bytes:
+    """size bytes that are the same from run to run, and unlike any other test's: a block of
+    pseudo-random bytes (SHAKE-128) repeated with a period of 1 MiB + 7 bytes, so that a piece
+    of the file in the wrong place never looks right."""
+    block = hashlib.shake_128(f"{seed}:{size}".encode()).digest(min(size, (1 << 20) + 7))
+    data = bytearray(block) * (size // max(len(block), 1) + 1)
+    del data[size:]  # in place: no second copy of a 50 MiB file
+    return bytes(data) if size < (1 << 20) else data
+
+
+class Reader:
+    """Reads what a peer sends, with a deadline, and keeps what is left over: a frame's
+    reader must not lose the bytes of the next frame that came in the same recv()."""
+
+    def __init__(self, sock: socket.socket, deadline: Deadline):
+        self.sock = sock
+        self.deadline = deadline
+        self.buf = bytearray()
+        self.ended: str | None = None  # "eof", "reset" or "timeout", once the stream ended
+
+    def _fill(self) -> bool:
+        if self.ended:
+            return False
+        try:
+            if self.deadline.expired:
+                raise socket.timeout
+            self.sock.settimeout(max(self.deadline.remaining(), 0.001))
+            chunk = self.sock.recv(1 << 16)
+        except socket.timeout:
+            self.ended = "timeout"
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            self.ended = "reset"
+            return False
+        if not chunk:
+            self.ended = "eof"
+            return False
+        self.buf += chunk
+        return True
+
+    def exactly(self, n: int) -> bytes | None:
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def upto(self, n: int) -> bytes:
+        """n bytes, or all that came before the stream ended (for comparing with n bytes)."""
+        data = self.exactly(n)
+        if data is None:
+            data = bytes(self.buf)
+            self.buf.clear()
+        return data
+
+    def how_it_ended(self) -> str:
+        return {"eof": "the connection was closed", "reset": "the connection was reset",
+                "timeout": f"nothing more came within {self.deadline.seconds:g} s"}.get(
+                    self.ended, "?")
+
+    def frame(self, what: str, limit: int = 64 << 20) -> bytes:
+        """One frame's payload; CheckFailure (saying what came instead) if there is none."""
+        prefix = self.exactly(4)
+        if prefix is None:
+            raise CheckFailure(what, expected="a 4-byte length prefix, then the payload",
+                               actual=f"{show(bytes(self.buf)) if self.buf else 'no bytes'}, "
+                                      f"then {self.how_it_ended()}")
+        length = struct.unpack("!I", prefix)[0]
+        if length > limit:
+            little = struct.unpack("<I", prefix)[0]
+            raise CheckFailure(
+                what, expected="a length prefix in network byte order (big-endian)",
+                actual=f"the prefix {prefix.hex(' ')}, which announces {length} bytes",
+                hint=f"read little-endian it would be {little}: convert with htonl()/ntohl()"
+                     if little <= limit else None)
+        payload = self.exactly(length)
+        if payload is None:
+            raise CheckFailure(what, expected=f"{length} bytes of payload after the prefix "
+                               f"{prefix.hex(' ')}",
+                               actual=f"{len(self.buf)} bytes, then {self.how_it_ended()}")
+        return payload
+
+    def status(self, what: str = "the server should answer with a framed JSON status") -> dict:
+        payload = self.frame(what, limit=MAX_HEADER_LEN)
+        try:
+            status = json.loads(payload)
+        except ValueError:
+            status = None
+        expect(isinstance(status, dict) and status.get("status") in ("ok", "error"),
+               what, expected='{"status": "ok", ...} or {"status": "error", "error": "..."}',
+               actual=show(payload))
+        return status
+
+    def until_closed(self) -> bytes:
+        while self._fill():
+            pass
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+
+def vm_peak_kib(proc) -> int:
+    """The most virtual memory the process has ever had (VmPeak), in KiB."""
+    try:
+        with open(f"/proc/{proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None) -> re.Match:
+    regex = re.compile(pattern, re.MULTILINE)
+    match = proc.stderr.wait_for(lambda data: regex.search(data.decode("utf-8", "replace")),
+                                 lab.deadline())
+    if match is None:
+        raise CheckFailure(f"the {proc.name} should print {what} on stderr",
+                           expected=f"a line matching {pattern!r}",
+                           actual=f"its stderr is {show(proc.stderr.text)}", hint=hint)
+    return match
+
+
+def expect_no_big_allocation(lab, server, before_kib: int, length: int) -> None:
+    grown = vm_peak_kib(server.proc) - before_kib
+    expect(grown < 512 * 1024, f"a length of {length} should be refused before any memory is "
+           "allocated for it", expected="the server's peak memory (VmPeak) to stay about the "
+           "same", actual=f"it grew by {grown // 1024} MiB",
+           hint="compare the length with the limit first, and only then call malloc()")
+
+
+def messages_printed(proc, start: int = 0) -> list[tuple[int, int, str]]:
+    """The (number, size, text) of each 'message N: K bytes "..."' line printed so far."""
+    text = proc.stdout.text[start:]
+    return [(int(m.group(1)), int(m.group(2)), m.group(3))
+            for m in re.finditer(MESSAGE_RE, text, re.MULTILINE)]
+
+
+def chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def naive_chunk(lab) -> int:
+    """What one recv() returns at most: the naive buffer, or the --short-io cap if smaller."""
+    return min(NAIVE_BUF_LEN, lab.settings.short_io or NAIVE_BUF_LEN)
+
+
+# -- part 1: the problem, made visible ------------------------------------------------------
+
+def naive_session(lab, server, data: bytes) -> list[tuple[int, int, str]]:
+    """Sends data in one write, closes, and returns the messages the naive server saw."""
+    with peers.connect(server.address, lab.deadline()) as sock:
+        peers.send_all(sock, data, lab.deadline())
+    lab.expect_stdout(server.proc, END_RE, "'end of stream from PEER after N messages' when "
+                      "the client closes", hint="recv() returns 0 when the peer has closed")
+    return messages_printed(server.proc)
+
+
+def test_naive_two_sends_together_are_one_message(lab):
+    """Step 1: "hello" and "world" written together come out of one recv() as one message."""
+    with lab.start_server("naive") as server:
+        lab.story.step("connect, write 'hello' and 'world' in a single write, close")
+        seen = naive_session(lab, server, b"hello" + b"world")
+    expected = [(i, len(c), c.decode()) for i, c in enumerate(chunks(b"helloworld",
+                                                                     naive_chunk(lab)), 1)]
+    expect_equal(seen, expected, "the naive receiver should print what each recv() returned "
+                 "as one message: the two words run together",
+                 hint="one recv() per message: recv(conn, buf, 1024, 0), then print "
+                      "'message N: K bytes \"TEXT\"'")
+
+
+def test_naive_one_long_send_is_several_messages(lab):
+    """Step 1: 3000 bytes written at once come out of several recv() calls of 1024 bytes."""
+    data = b"0123456789" * 300
+    with lab.start_server("naive") as server:
+        lab.story.step("connect, write 3000 bytes in a single write, close")
+        seen = naive_session(lab, server, data)
+    expected = [len(c) for c in chunks(data, naive_chunk(lab))]
+    expect_equal([size for _, size, _ in seen], expected,
+                 "the naive receiver reads at most 1024 bytes at a time, so one long message "
+                 "becomes several", hint="recv() into a buffer of NAIVE_BUF_LEN (1024) bytes")
+
+
+def test_naive_slow_writer_is_split_where_it_paused(lab):
+    """Step 1: "hel", a pause, then "lo": the naive receiver sees two messages."""
+    with lab.start_server("naive") as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("write 'hel', then wait until the server prints it")
+            peers.send_all(sock, b"hel", lab.deadline())
+            lab.expect_stdout(server.proc, r'^message 1: 3 bytes "hel"$',
+                              "'message 1: 3 bytes \"hel\"' as soon as those 3 bytes arrive")
+            lab.story.step("write 'lo', the rest of the word")
+            peers.send_all(sock, b"lo", lab.deadline())
+            lab.expect_stdout(server.proc, r'^message 2: 2 bytes "lo"$',
+                              "'message 2: 2 bytes \"lo\"': one recv() returns what has arrived")
+
+
+def test_naive_client_and_server_together(lab):
+    """Step 1: `client naive hello world` sends two words; every byte arrives, in order."""
+    with lab.start_server("naive") as server:
+        lab.story.step("run: client naive hello world")
+        result = lab.run("client", "-p", server.port, "naive", "hello", "world")
+        result.expect_status(0)
+        result.expect_stdout_line(r'^sent message 1: 5 bytes "hello"$', "what it sent")
+        result.expect_stdout_line(r'^sent message 2: 5 bytes "world"$', "what it sent")
+        lab.expect_stdout(server.proc, END_RE, "the end of the client's stream")
+        seen = messages_printed(server.proc)
+    expect_equal("".join(text for _, _, text in seen), "helloworld",
+                 "the naive server should receive all ten bytes, in order (however they are "
+                 "split into messages)")
+
+
+# -- part 2: length-prefixed frames ---------------------------------------------------------
+
+def echo(lab, server, data: bytes, count: int, pieces: int = 0,
+         timeout: float = 5) -> list[bytes]:
+    """Writes data (one write, or `pieces` bytes per write) and reads `count` framed replies;
+    then expects the server to close when we do."""
+    with peers.connect(server.address, lab.deadline()) as sock:
+        if pieces:
+            peers.send_in_pieces(sock, data, pieces, 0.002, lab.deadline(20))
+        else:
+            peers.send_all(sock, data, lab.deadline(timeout))
+        reader = Reader(sock, lab.deadline(timeout))
+        replies = [reader.frame(f"reply {i} of {count} should be a frame",)
+                   for i in range(1, count + 1)]
+        sock.shutdown(socket.SHUT_WR)
+        rest = reader.until_closed()
+        expect(rest == b"", "the server should send one reply per frame and nothing more",
+               actual=f"{show(rest)} after the last reply")
+    return replies
+
+
+def test_echo_one_frame(lab):
+    """Steps 2-6: a frame holding "hello" is answered with the same frame, byte for byte."""
+    with lab.start_server("echo") as server:
+        lab.story.step("send 00 00 00 05 'hello', read one framed reply")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            peers.send_all(sock, frame(b"hello"), lab.deadline())
+            reader = Reader(sock, lab.deadline())
+            raw = reader.upto(9)
+        expect_equal(raw, frame(b"hello"), "the reply should be the length 5 as 4 big-endian "
+                     "bytes, then 'hello'", hint="read exactly 4 bytes, ntohl(), then exactly "
+                     "that many bytes; reply with htonl(length) and the payload")
+        lab.expect_stdout(server.proc, r'^message 1: 5 bytes "hello"$',
+                          "'message 1: 5 bytes \"hello\"'")
+
+
+def test_echo_length_is_network_byte_order(lab):
+    """Steps 2-6: lengths are big-endian; a native (little-endian) 5 reads as 83,886,080."""
+    with lab.start_server("echo") as server:
+        payload = content(258)
+        lab.story.step("send a frame of 258 bytes (prefix 00 00 01 02)")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            peers.send_all(sock, frame(payload), lab.deadline())
+            prefix = Reader(sock, lab.deadline()).upto(4)
+        expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should be 258 in network "
+                     "byte order, most significant byte first", hint="htonl() before sending")
+        lab.story.step("send the prefix the tutorials' struct.pack('i', 5) makes: 05 00 00 00")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            peers.send_all(sock, struct.pack("<I", 5) + b"hello", lab.deadline())
+            Reader(sock, lab.deadline()).until_closed()
+        expect_stderr(lab, server.proc, r"refused a frame of 83886080 bytes",
+                      "'refused a frame of 83886080 bytes ...': 05 00 00 00, read big-endian, "
+                      "is 83,886,080, over the limit")
+
+
+def test_echo_many_frames_in_one_write(lab):
+    """Steps 2-6: a hundred frames in a single write: a hundred replies, each whole."""
+    rng = random.Random(100)
+    payloads = [content(rng.choice([0, 1, 3, 4, 5, 100, 1000, 3000]), seed=i) for i in range(100)]
+    with lab.start_server("echo") as server:
+        lab.story.step("send 100 frames of 0 to 3000 bytes in one write, read 100 replies")
+        replies = echo(lab, server, b"".join(map(frame, payloads)), len(payloads))
+        for i, (got, sent) in enumerate(zip(replies, payloads), 1):
+            expect_equal(got, sent, f"reply {i} should hold the bytes of frame {i}",
+                         hint="the frames came in one piece: read each frame's length, then "
+                              "exactly that many bytes, and keep the rest for the next one")
+        lab.expect_stdout(server.proc, r"^message 100: ", "'message 100: ...'")
+
+
+def test_echo_frames_one_byte_per_write(lab):
+    """Steps 2-6: frames written one byte per write are put back together."""
+    payloads = [b"hello", b"", b"sticky", content(40)]
+    with lab.start_server("echo") as server:
+        lab.story.step("send 4 frames, one byte per write (TCP_NODELAY, 2 ms apart)")
+        replies = echo(lab, server, b"".join(map(frame, payloads)), len(payloads), pieces=1)
+    for i, (got, sent) in enumerate(zip(replies, payloads), 1):
+        expect_equal(got, sent, f"reply {i} should hold the bytes of frame {i}",
+                     hint="recv() returns what has arrived, maybe 1 byte: loop until you have "
+                          "the 4 bytes of the length, then until you have the payload")
+
+
+def test_echo_largest_frame(lab):
+    """Steps 2-6: a frame of exactly the limit, 1 MiB, is accepted and echoed."""
+    payload = content(MAX_FRAME_LEN)
+    with lab.start_server("echo") as server:
+        lab.story.step("send one frame of 1048576 bytes")
+        replies = echo(lab, server, frame(payload), 1, timeout=30)
+    expect(replies[0] == payload, "the 1 MiB reply should be the 1 MiB sent",
+           actual=f"{len(replies[0])} bytes, sha256 {sha256(replies[0])[:16]}...")
+
+
+def test_echo_refuses_a_length_over_the_limit(lab):
+    """Steps 2-6: a length over 1 MiB (0xFFFFFFFF among them) is refused before anything is
+    allocated; the server goes on."""
+    with lab.start_server("echo") as server:
+        for length in [0xFFFFFFFF, MAX_FRAME_LEN + 1]:
+            before = vm_peak_kib(server.proc)
+            lab.story.step(f"send the prefix {struct.pack('!I', length).hex(' ')} ({length} "
+                           "bytes) and 10 bytes")
+            with peers.connect(server.address, lab.deadline()) as sock:
+                peers.send_all(sock, struct.pack("!I", length) + b"0123456789", lab.deadline())
+                reader = Reader(sock, lab.deadline())
+                rest = reader.until_closed()
+            expect(rest == b"" and reader.ended in ("eof", "reset"),
+                   "the server should hang up on a frame over the limit, without a reply",
+                   actual=f"{show(rest)}, then {reader.how_it_ended()}")
+            expect_stderr(lab, server.proc, rf"refused a frame of {length} bytes",
+                          f"'refused a frame of {length} bytes from PEER: the limit is 1048576 "
+                          "bytes'")
+            expect_no_big_allocation(lab, server, before, length)
+            lab.expect_running(server.proc, "after a frame over the limit")
+        lab.story.step("a good client afterwards")
+        expect_equal(echo(lab, server, frame(b"still here"), 1), [b"still here"],
+                     "the next client should be served")
+
+
+def test_echo_peer_leaving_mid_frame(lab):
+    """Steps 2-6: a peer that closes or resets in the middle of a frame never stops the server."""
+    with lab.start_server("echo") as server:
+        lab.story.step("announce 100 bytes, send 10, close")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            peers.send_all(sock, struct.pack("!I", 100) + b"0123456789", lab.deadline())
+        expect_stderr(lab, server.proc, r"in the middle of a frame",
+                      "'PEER closed the connection in the middle of a frame'")
+        lab.story.step("send half a prefix, then reset")
+        sock = peers.connect(server.address, lab.deadline())
+        peers.send_all(sock, b"\x00\x00", lab.deadline())
+        peers.reset(sock)
+        lab.story.step("a good client afterwards")
+        expect_equal(echo(lab, server, frame(b"next"), 1), [b"next"],
+                     "the next client should be served")
+
+
+def echo_peer(count: int, reply_in_pieces: bool):
+    """A Python echo server for testing the client: reads `count` frames, then answers with
+    them, all in one write or one byte per write."""
+    received: list[bytes] = []
+
+    def handler(conn, peer):
+        reader = Reader(conn, Deadline(10))
+        for i in range(1, count + 1):
+            received.append(reader.frame(f"the client should send message {i} as a frame"))
+        replies = b"".join(frame(p) for p in received)
+        if reply_in_pieces:
+            peers.send_in_pieces(conn, replies, 1, 0.002, Deadline(10))
+        else:
+            peers.send_all(conn, replies, Deadline(10))
+        reader.until_closed()
+
+    return handler, received
+
+
+@pytest.mark.parametrize("replies", ["one write", "one byte per write"])
+def test_echo_client_sends_frames_and_prints_replies(lab, replies):
+    """Step 7: `client echo` frames every message and prints every framed reply."""
+    words = ["hello", "world", "", "a longer message, with spaces"]
+    handler, received = echo_peer(len(words), replies != "one write")
+    with peers.PeerServer(handler) as peer:
+        lab.story.step(f"run: client echo {' '.join(repr(w) for w in words)}, against a Python "
+                       f"server that replies in {replies}")
+        result = lab.run("client", "-p", str(peer.address.port), "echo", *words, timeout=10)
+        peer.join(Deadline(5))
+        peer.check()
+    expect_equal(received, [w.encode() for w in words],
+                 "the Python server should receive each message as one frame")
+    result.expect_status(0)
+    for i, word in enumerate(words, 1):
+        result.expect_stdout_line(rf'^reply {i}: {len(word)} bytes "{re.escape(word)}"$',
+                                  f"reply {i}", hint="read each reply with recv_frame()")
+
+
+def test_echo_client_and_server_together(lab):
+    """Steps 2-7: `client echo` against the echo server: every message comes back whole."""
+    with lab.start_server("echo") as server:
+        lab.story.step("run: client echo hello '' world")
+        result = lab.run("client", "-p", server.port, "echo", "hello", "", "world")
+        result.expect_status(0)
+        for line in ['reply 1: 5 bytes "hello"', 'reply 2: 0 bytes ""',
+                     'reply 3: 5 bytes "world"']:
+            result.expect_stdout_line(f"^{re.escape(line)}$", repr(line))
+        lab.expect_stdout(server.proc, END_RE, "the end of the client's stream")
+        expect_equal(messages_printed(server.proc), [(1, 5, "hello"), (2, 0, ""), (3, 5, "world")],
+                     "the server should print one line per message")
+
+
+# -- part 3: file upload --------------------------------------------------------------------
+
+def start_upload_server(lab):
+    updir = lab.workdir / "uploads"
+    return lab.start_server("-d", str(updir), "upload"), updir
+
+
+def upload(lab, server, *parts: bytes, pieces: int = 0, timeout: float = 5,
+           half_close: bool = False) -> dict:
+    """Sends an upload (or a broken one) - each part in one write, or `pieces` bytes per
+    write - and returns the server's status."""
+    with peers.connect(server.address, lab.deadline()) as sock:
+        for data in parts:
+            if pieces:
+                peers.send_in_pieces(sock, data, pieces, 0.001, lab.deadline(30))
+            else:
+                peers.send_all(sock, data, lab.deadline(timeout))
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        return Reader(sock, lab.deadline(timeout)).status()
+
+
+def files_in(updir: Path) -> list[str]:
+    return sorted(p.name for p in updir.iterdir()) if updir.exists() else []
+
+
+def expect_files(updir: Path, names: list[str], why: str) -> None:
+    expect_equal(files_in(updir), sorted(names), why,
+                 hint="write to a temporary file, rename() it only when size and checksum "
+                      "are right, and unlink() it on any failure")
+
+
+def expect_stored(lab, server, updir: Path, name: str, body: bytes, status: dict,
+                  digest: str | None = None) -> None:
+    """The status says ok, and updir/name holds body (whose sha256 is digest, if known)."""
+    digest = digest or sha256(body)
+    expect_equal(status.get("status"), "ok", f"the upload of {name} should succeed (the "
+                 f"server's answer was {status})")
+    expect_equal(status.get("size"), len(body), "the ok status should carry the size")
+    expect_equal(status.get("sha256"), digest, "the ok status should carry the sha256")
+    path = updir / name
+    expect(path.is_file(), f"{name} should be in the upload directory",
+           actual=f"it holds {files_in(updir)}")
+    with open(path, "rb") as stored:
+        stored_digest = hashlib.file_digest(stored, "sha256").hexdigest()
+    stored_size = path.stat().st_size
+    expect(stored_size == len(body) and stored_digest == digest,
+           f"the stored {name} should be byte for byte the file sent",
+           expected=f"{len(body)} bytes, sha256 {digest}",
+           actual=f"{stored_size} bytes, sha256 {stored_digest}")
+    lab.expect_stdout(server.proc, rf"^stored {re.escape(name)}: {len(body)} bytes, sha256 "
+                      rf"{digest}$", f"'stored {name}: {len(body)} bytes, sha256 ...'")
+
+
+def expect_refused(status: dict, what: str, word: str | None = None) -> None:
+    expect(status.get("status") == "error" and isinstance(status.get("error"), str),
+           f"the server should refuse {what}",
+           expected='{"status": "error", "error": "why"}', actual=json.dumps(status))
+    if word:
+        expect(word in status["error"].lower(), f"the error should say why it refused {what}",
+               expected=f"an error mentioning {word!r}", actual=status["error"])
+
+
+def sized(lab, size: int) -> int:
+    """50 MiB is too slow in 7-byte recv() calls, or under valgrind: a few MiB there."""
+    if size > 4 << 20 and lab.settings.short_io:
+        return 1 << 20
+    if size > 4 << 20 and lab.settings.valgrind:
+        return 4 << 20
+    return size
+
+
+@pytest.mark.parametrize("size", [0, 1, 65537, 50 << 20], ids=["0B", "1B", "65537B", "50MiB"])
+def test_upload_file_sizes(lab, size):
+    """Steps 8-10: files of 0 B to 50 MiB are stored byte for byte, checksum verified."""
+    scaled = sized(lab, size)
+    body = content(scaled)
+    digest = sha256(body)
+    name = f"file-{size}.bin"
+    header = header_frame({"name": name, "size": scaled, "sha256": digest})
+    server, updir = start_upload_server(lab)
+    with server:
+        if scaled <= 1 << 20:
+            lab.story.step(f"upload {name}: the header frame and {scaled} bytes in one write")
+            status = upload(lab, server, header + body)
+        else:
+            note = "" if scaled == size else (
+                f" (scaled down from {size}: " + ("--short-io 7 moves 7 bytes per recv)"
+                                                  if lab.settings.short_io else "valgrind)"))
+            lab.story.step(f"upload {name}: the header frame, then {scaled} bytes{note}")
+            status = upload(lab, server, header, body, timeout=60)
+        lab.story.step(f"check {updir / name}")
+        expect_stored(lab, server, updir, name, body, status, digest)
+        expect_files(updir, [name], "the upload directory should hold the file and nothing "
+                     "else")
+
+
+def test_upload_one_byte_per_write(lab):
+    """Steps 8-10: header and file written one byte per write arrive just the same."""
+    body = content(150)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("upload slow.txt (150 bytes), every byte in its own write")
+        status = upload(lab, server, upload_bytes("slow.txt", body), pieces=1)
+        expect_stored(lab, server, updir, "slow.txt", body, status)
+
+
+def test_upload_with_the_lab_client(lab):
+    """Steps 8-11: `client upload FILE` stores FILE under its own name and prints the answer."""
+    body = content(100_000)
+    source = lab.workdir / "notes.txt"
+    source.write_bytes(body)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step(f"run: client upload {source}")
+        result = lab.run("client", "-p", server.port, "upload", str(source), timeout=10)
+        result.expect_status(0)
+        result.expect_stdout_line(rf"^uploaded {re.escape(str(source))} as notes\.txt: 100000 "
+                                  rf"bytes, sha256 {sha256(body)}$", "'uploaded FILE as NAME: "
+                                  "SIZE bytes, sha256 HEX'")
+        lab.expect_stdout(server.proc, r"^stored notes\.txt: ", "'stored notes.txt: ...'")
+        expect(sha256((updir / "notes.txt").read_bytes()) == sha256(body),
+               "the stored notes.txt should be the file the client sent")
+
+
+def upload_peer(answer: dict):
+    """A Python upload server: reads a header frame and the body, answers with `answer`."""
+    got: dict = {}
+
+    def handler(conn, peer):
+        reader = Reader(conn, Deadline(10))
+        text = reader.frame("the client should send a framed header first", MAX_HEADER_LEN)
+        try:
+            got["header"] = header = json.loads(text)
+        except ValueError:
+            raise CheckFailure("the header should be JSON", actual=show(text))
+        size = header.get("size") if isinstance(header, dict) else None
+        expect(isinstance(size, int) and size >= 0, "the header should have a 'size'",
+               actual=show(text))
+        body = reader.exactly(size)
+        expect(body is not None, f"the client should send the {size} bytes it announced",
+               actual=f"{len(reader.buf)} bytes, then {reader.how_it_ended()}")
+        got["body"] = body
+        peers.send_all(conn, header_frame(answer), Deadline(5))
+        reader.until_closed()
+
+    return handler, got
+
+
+def test_upload_client_sends_a_true_header(lab):
+    """Step 11: the client's header has the file's name, size and SHA-256, then the file."""
+    body = content(70_000)
+    source = lab.workdir / "data.bin"
+    source.write_bytes(body)
+    ok = {"status": "ok", "name": "data.bin", "size": len(body), "sha256": sha256(body)}
+    handler, got = upload_peer(ok)
+    with peers.PeerServer(handler) as peer:
+        lab.story.step("run: client upload data.bin, against a Python server")
+        result = lab.run("client", "-p", str(peer.address.port), "upload", str(source))
+        peer.join(Deadline(5))
+        peer.check()
+    expect_equal(got.get("header"), {"name": "data.bin", "size": len(body),
+                                     "sha256": sha256(body)},
+                 "the header should be {\"name\": ..., \"size\": ..., \"sha256\": ...}")
+    expect(got.get("body") == body, "the body should be the file, byte for byte")
+    result.expect_status(0)
+    result.expect_stdout_line(r"^uploaded .*data\.bin as data\.bin: 70000 bytes, sha256 "
+                              rf"{sha256(body)}$", "'uploaded ...'")
+
+
+def test_upload_client_reports_a_refusal(lab):
+    """Step 11: when the server refuses, the client says why on stderr and exits 1."""
+    source = lab.workdir / "data.bin"
+    source.write_bytes(b"some data")
+    handler, _ = upload_peer({"status": "error", "error": "the disk is on fire"})
+    with peers.PeerServer(handler) as peer:
+        lab.story.step("run: client upload data.bin, against a Python server that refuses")
+        result = lab.run("client", "-p", str(peer.address.port), "upload", str(source))
+        peer.join(Deadline(5))
+        peer.check()
+    result.expect_status(1, "the server refused the file")
+    expect("the disk is on fire" in result.stderr, "the client should print the server's "
+           "reason on stderr", expected="'the disk is on fire' on stderr",
+           actual=show(result.stderr))
+
+
+def test_upload_refuses_a_header_length_over_the_limit(lab):
+    """Steps 8-10: a header length over 4096 (0xFFFFFFFF among them) is refused before anything
+    is allocated; the server goes on."""
+    server, updir = start_upload_server(lab)
+    with server:
+        for length in [0xFFFFFFFF, MAX_HEADER_LEN + 1]:
+            before = vm_peak_kib(server.proc)
+            lab.story.step(f"send the header length {struct.pack('!I', length).hex(' ')} "
+                           f"({length} bytes)")
+            with peers.connect(server.address, lab.deadline()) as sock:
+                peers.send_all(sock, struct.pack("!I", length), lab.deadline())
+                status = Reader(sock, lab.deadline()).status()
+            expect_refused(status, f"a header of {length} bytes", "limit")
+            expect_no_big_allocation(lab, server, before, length)
+            lab.expect_running(server.proc, "after a header over the limit")
+        lab.story.step("a good upload afterwards")
+        body = b"fine"
+        expect_stored(lab, server, updir, "ok.txt", body,
+                      upload(lab, server, upload_bytes("ok.txt", body)))
+
+
+BAD_HEADERS = [
+    ("not JSON", b"name=x.txt size=3"),
+    ("JSON but not an object", b'["x.txt", 3]'),
+    ("no name", json.dumps({"size": 3, "sha256": sha256(b"abc")}).encode()),
+    ("no size", json.dumps({"name": "x.txt", "sha256": sha256(b"abc")}).encode()),
+    ("no sha256", json.dumps({"name": "x.txt", "size": 3}).encode()),
+    ("a size that is text", json.dumps({"name": "x.txt", "size": "3",
+                                        "sha256": sha256(b"abc")}).encode()),
+    ("a negative size", json.dumps({"name": "x.txt", "size": -3,
+                                    "sha256": sha256(b"abc")}).encode()),
+    ("a size of 1.5 bytes", json.dumps({"name": "x.txt", "size": 1.5,
+                                        "sha256": sha256(b"abc")}).encode()),
+    ("a size over 1 GiB", json.dumps({"name": "x.txt", "size": MAX_FILE_SIZE + 1,
+                                      "sha256": sha256(b"abc")}).encode()),
+    ("a sha256 that is too short", json.dumps({"name": "x.txt", "size": 3,
+                                               "sha256": "abc"}).encode()),
+    ("a name that is a number", json.dumps({"name": 7, "size": 3,
+                                            "sha256": sha256(b"abc")}).encode()),
+    ("bytes after the JSON", json.dumps({"name": "x.txt", "size": 3,
+                                         "sha256": sha256(b"abc")}).encode() + b"}"),
+]
+
+
+def test_upload_refuses_headers_that_are_wrong(lab):
+    """Steps 8-10: a header that is not JSON, lacks a field or has a bad value is refused."""
+    server, updir = start_upload_server(lab)
+    with server:
+        for what, header in BAD_HEADERS:
+            lab.story.step(f"send a header with {what}: {show(header, 120)}")
+            expect_refused(upload(lab, server, frame(header)), f"a header with {what}")
+            lab.expect_running(server.proc, f"after a header with {what}")
+        expect_files(updir, [], "no file should appear for a bad header")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "x.txt", b"abc",
+                      upload(lab, server, upload_bytes("x.txt", b"abc")))
+
+
+BAD_NAMES = ["../escaped.txt", "/tmp/escaped.txt", "sub/escaped.txt", "", ".", "..",
+             ".hidden", "tab\there", "x" * 256]
+
+
+def test_upload_refuses_file_names_with_paths(lab):
+    """Steps 8-10: a name with a path in it ("../x", "/etc/x"), empty, "." or ".." is refused."""
+    server, updir = start_upload_server(lab)
+    body = b"should not be stored"
+    with server:
+        before = sorted(str(p) for p in lab.workdir.rglob("*"))
+        for name in BAD_NAMES:
+            lab.story.step(f"upload a file named {name!r}")
+            expect_refused(upload(lab, server, upload_bytes(name, body)), f"the name {name!r}",
+                           "name")
+            lab.expect_running(server.proc, f"after the name {name!r}")
+        after = sorted(str(p) for p in lab.workdir.rglob("*"))
+        expect_equal(after, before, "no file should be created anywhere for a bad name",
+                     hint="the name comes from the peer: refuse '/', a leading '.', and empty "
+                          "names before using it")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "good.txt", body,
+                      upload(lab, server, upload_bytes("good.txt", body)))
+
+
+def test_upload_short_body_leaves_no_file(lab):
+    """Steps 8-10: the client closes after 500 of 1000 bytes: an error, and no file at all."""
+    body = content(1000)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("announce 1000 bytes, send 500, then shut down our sending side")
+        status = upload(lab, server, upload_bytes("short.bin", body)[:-500], half_close=True)
+        expect_refused(status, "a file that ends early", "500 of 1000")
+        expect_files(updir, [], "neither the file nor a temporary file should be left")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "short.bin", body,
+                      upload(lab, server, upload_bytes("short.bin", body)))
+
+
+def test_upload_vanishing_client_leaves_no_file(lab):
+    """Steps 8-10: the client resets in mid-file: no file, and the server serves the next one."""
+    body = content(300_000)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("send the header and 100000 of 300000 bytes, then reset")
+        sock = peers.connect(server.address, lab.deadline())
+        peers.send_all(sock, upload_bytes("gone.bin", body)[:-200_000], lab.deadline())
+        peers.reset(sock)
+        lab.story.step("a good upload afterwards (the server finishes the first one before)")
+        expect_stored(lab, server, updir, "next.bin", body[:10],
+                      upload(lab, server, upload_bytes("next.bin", body[:10])))
+        expect_files(updir, ["next.bin"], "nothing of the vanished upload should be left")
+
+
+def test_upload_wrong_checksum_leaves_no_file(lab):
+    """Steps 8-10: a file whose SHA-256 is not the header's is refused and not stored."""
+    body = content(65537)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("upload corrupt.bin with the checksum of other bytes")
+        status = upload(lab, server, upload_bytes("corrupt.bin", body,
+                                                  sha256=sha256(b"something else")))
+        expect_refused(status, "a file with the wrong checksum", "checksum")
+        expect_files(updir, [], "neither the file nor a temporary file should be left")
+
+
+def test_upload_file_appears_only_when_verified(lab):
+    """Steps 8-10: while the file is arriving, its name does not exist yet."""
+    body = content(400_000)
+    data = upload_bytes("growing.bin", body)
+    server, updir = start_upload_server(lab)
+    with server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send the header and the first 200000 bytes")
+            peers.send_all(sock, data[:-200_000], lab.deadline())
+            lab.story.step("wait until the server has written some of it to a file")
+            poll_until(lambda: any(p.stat().st_size > 0 for p in updir.iterdir()),
+                       lab.deadline(3))
+            expect(not (updir / "growing.bin").exists(), "growing.bin should not exist before "
+                   "all of it has arrived and its checksum is right",
+                   actual=f"the upload directory holds {files_in(updir)}",
+                   hint="write to a temporary file (mkstemp) and rename() it at the end")
+            lab.story.step("send the rest")
+            peers.send_all(sock, data[-200_000:], lab.deadline())
+            status = Reader(sock, lab.deadline()).status()
+        expect_stored(lab, server, updir, "growing.bin", body, status)
+        expect_files(updir, ["growing.bin"], "the temporary file should be gone")
+
+
+def test_uploads_one_after_another_and_at_once(lab):
+    """Steps 8-10: uploads in a row, and two at once, each end up whole; a name sent again
+    replaces the file."""
+    server, updir = start_upload_server(lab)
+    with server:
+        files = {f"f{i}.bin": content(20_000 + i, seed=i) for i in range(3)}
+        for name, body in files.items():
+            lab.story.step(f"upload {name}")
+            expect_stored(lab, server, updir, name, body,
+                          upload(lab, server, upload_bytes(name, body)))
+        lab.story.step("upload f0.bin again, with new content")
+        files["f0.bin"] = content(1234, seed=77)
+        expect_stored(lab, server, updir, "f0.bin", files["f0.bin"],
+                      upload(lab, server, upload_bytes("f0.bin", files["f0.bin"])))
+
+        size = 256 << 10 if lab.settings.short_io else 1 << 20
+        lab.story.step(f"two clients upload {size} bytes each, at the same time")
+        twins = {"a.bin": content(size, seed=1), "b.bin": content(size, seed=2)}
+        statuses: dict = {}
+        errors: list = []
+
+        def one(name):
+            try:
+                statuses[name] = upload(lab, server, upload_bytes(name, twins[name]),
+                                        timeout=20)
+            except BaseException as e:  # re-raised below, in the test's thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in twins]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(lab.deadline(30).remaining())
+        if errors:
+            raise errors[0]
+        for name, body in twins.items():
+            expect_stored(lab, server, updir, name, body, statuses.get(name, {}))
+        expect_files(updir, [*files, *twins], "every file, and nothing else")
+
+
+# -- the programs' edges --------------------------------------------------------------------
+
+def test_server_ends_cleanly_during_an_upload(lab):
+    """SIGTERM in the middle of an upload: exit 0, 'stopped', no temporary file left."""
+    body = content(300_000)
+    server, updir = start_upload_server(lab)
+    with server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send the header and 100000 of 300000 bytes")
+            peers.send_all(sock, upload_bytes("cut.bin", body)[:-200_000], lab.deadline())
+            poll_until(lambda: any(p.stat().st_size > 0 for p in updir.iterdir()),
+                       lab.deadline(3))
+            lab.story.step("send SIGTERM while the server waits for the rest")
+            code = lab.stop_server(server)
+        expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
+                     hint="wait through wait_readable(), which returns 0 on SIGTERM")
+        lab.expect_stdout(server.proc, r"^stopped$", "'stopped' as its last line")
+        expect_files(updir, [], "the temporary file should be removed when the server stops")
+
+
+def test_server_command_line(lab):
+    """-H ::1 works; --help exits 0; a missing or unknown mode, or a bad port, exits 2."""
+    lab.story.step("start the echo server on IPv6 loopback")
+    with lab.start_server("echo", host="::1") as server:
+        expect_equal(echo(lab, server, frame(b"v6"), 1), [b"v6"], "an echo over IPv6")
+    for args in [["--help"], [], ["sideways"], ["-p", "abc", "echo"], ["echo", "upload"]]:
+        lab.story.step(f"run: server {' '.join(args)}")
+        result = lab.run("server", *args)
+        if args == ["--help"]:
+            result.expect_status(0)
+            expect("usage:" in result.stdout, "--help should print the usage on stdout")
+        else:
+            result.expect_status(2, "bad arguments")
+            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+                   actual=show(result.stderr))
+
+
+def test_client_command_line(lab):
+    """-H ::1 works; bad arguments exit 2; a file that does not exist exits 1."""
+    handler, _ = echo_peer(1, False)
+    with peers.PeerServer(handler, host="::1") as peer:
+        lab.story.step("run: client -H ::1 echo v6, against a Python server on ::1")
+        result = lab.run("client", "-H", "::1", "-p", str(peer.address.port), "echo", "v6")
+        peer.join(Deadline(5))
+        peer.check()
+        result.expect_status(0)
+        result.expect_stdout_line(r'^reply 1: 2 bytes "v6"$', "the reply")
+    for args in [["echo"], ["sideways", "x"], ["upload", "a", "b"], ["-g", "x", "naive", "a"]]:
+        lab.story.step(f"run: client {' '.join(args)}")
+        result = lab.run("client", *args)
+        result.expect_status(2, "bad arguments")
+        expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
+               actual=show(result.stderr))
+    with peers.refusing_port() as closed:
+        missing = lab.workdir / "no-such-file"
+        lab.story.step(f"run: client upload {missing}")
+        result = lab.run("client", "-p", str(closed.port), "upload", str(missing))
+    result.expect_status(1, "a runtime failure")
+    expect("No such file or directory" in result.stderr, "the client should say why",
+           expected="'No such file or directory' on stderr", actual=show(result.stderr))
+
+
+def test_client_and_server_refusal_together(lab):
+    """`client -n ../x upload FILE`: the server refuses the name; the client exits 1."""
+    source = lab.workdir / "plain.txt"
+    source.write_bytes(b"plain")
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("run: client -n ../x upload plain.txt")
+        result = lab.run("client", "-p", server.port, "-n", "../x", "upload", str(source))
+        result.expect_status(1, "the server refused the upload")
+        expect("name" in result.stderr, "the client should print the server's reason",
+               actual=show(result.stderr))
+        lab.expect_stdout(server.proc, r"^refused an upload from \S+: ",
+                          "'refused an upload from PEER: WHY'")
+        expect(not (lab.workdir / "x").exists(), "../x must not be written")
