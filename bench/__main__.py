@@ -35,14 +35,18 @@ def main(argv: list[str]) -> int:
     out = (args.out or args.build_dir / "bench").resolve()
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(args.build_dir.resolve(), out, args.quick, args.runs or (1 if args.quick else 3))
-    results = {"quick": args.quick, "runs": ctx.runs, "machine": platform.uname()._asdict(),
-               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    started = time.perf_counter()
+    # A run of some parts keeps the other parts' figures from the last run, each stamped.
+    previous = out / "results.json"
+    results = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update({"quick": args.quick, "runs": ctx.runs,
+                    "machine": platform.uname()._asdict()})
     for name in args.parts.split(","):
         progress(f"{name} ...")
+        started = time.perf_counter()
         results[name] = PARTS[name].run(ctx)
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+        results[name]["measured"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        results[name]["duration_s"] = round(time.perf_counter() - started, 1)
+    previous.write_text(json.dumps(results, indent=1))
 
     plots = []
     if "buffers" in results:
@@ -58,7 +62,7 @@ def main(argv: list[str]) -> int:
         img.mkdir(exist_ok=True)
         for p in plots:
             shutil.copy(p, img / p.name)
-    print(f"results: {out / 'results.json'} ({results['seconds']} s)")
+    print(f"results: {out / 'results.json'}")
     for p in plots:
         print(f"plot: {p}")
     return 0

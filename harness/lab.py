@@ -19,7 +19,7 @@ from typing import Optional
 
 from . import valgrind
 from .limits import Limits
-from .checks import CheckFailure, show
+from .checks import CheckFailure, expect, show
 from .peers import Address
 from .process import Proc, describe_status
 from .programs import ROOT, LabBuild
@@ -209,6 +209,20 @@ class Lab:
                                actual=f"after {timeout:g} s its stdout is {show(proc.stdout.text)} "
                                       f"and it {state}", hint=hint)
         return match
+
+    def expect_usage(self, program: str, bad_arguments: list[list[str]]) -> None:
+        """--help prints the usage on stdout and exits 0 (when listed); each other argument
+        list is bad: the usage on stderr, exit status 2."""
+        for args in bad_arguments:
+            self.story.step(f"run: {program} {' '.join(args)}")
+            result = self.run(program, *args)
+            if args == ["--help"]:
+                result.expect_status(0)
+                expect("usage:" in result.stdout, "--help should print the usage on stdout")
+            else:
+                result.expect_status(2, "bad arguments")
+                expect("usage:" in result.stderr, "bad arguments should print the usage on "
+                       "stderr", actual=show(result.stderr))
 
     def expect_running(self, proc: Proc, why: str) -> None:
         if not proc.running:

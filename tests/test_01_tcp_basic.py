@@ -193,16 +193,7 @@ def test_server_command_line(lab):
     with lab.start_server(host="::1") as server:
         expect_equal(server.host, "::1", "the server should listen on ::1 with -H ::1")
         expect_greeting(lab, server)
-    for args in [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"], ["-p"]]:
-        lab.story.step(f"run: server {' '.join(args)}")
-        result = lab.run("server", *args)
-        if args == ["--help"]:
-            result.expect_status(0)
-            expect("usage:" in result.stdout, "--help should print the usage on stdout")
-        else:
-            result.expect_status(2, "bad arguments")
-            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-                   actual=show(result.stderr))
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"], ["-p"]])
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -285,12 +276,7 @@ def test_client_command_line(lab):
         result.expect_status(0)
         result.expect_stdout_line(r"^connected from \[::1\]:\d+ to \[::1\]:\d+$",
                                   "IPv6 addresses in brackets")
-    for args in [["-p", "0"], ["-p", "abc"], ["-n", "x" * 40], ["--bogus"]]:
-        lab.story.step(f"run: client {' '.join(args)}")
-        result = lab.run("client", *args)
-        result.expect_status(2, "bad arguments")
-        expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-               actual=show(result.stderr))
+    lab.expect_usage("client", [["-p", "0"], ["-p", "abc"], ["-n", "x" * 40], ["--bogus"]])
 
 
 # -- together ------------------------------------------------------------------------------

@@ -246,16 +246,7 @@ def test_server_command_line(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             exchange(lab, server, sock, b"over ipv6")
         expect_clean_end(lab, server, "once the client has closed", echoed=9)
-    for args in [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]]:
-        lab.story.step(f"run: server {' '.join(args)}")
-        result = lab.run("server", *args)
-        if args == ["--help"]:
-            result.expect_status(0)
-            expect("usage:" in result.stdout, "--help should print the usage on stdout")
-        else:
-            result.expect_status(2, "bad arguments")
-            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-                   actual=show(result.stderr))
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]])
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -385,16 +376,7 @@ def test_client_command_line(lab):
     with EchoPeer(host="::1") as peer:
         result = run_client(lab, peer, b"over ipv6\n")
     expect_client_output(result, "OVER IPV6\n")
-    for args in [["--help"], ["-p", "0"], ["-p", "abc"], ["--bogus"]]:
-        lab.story.step(f"run: client {' '.join(args)}")
-        result = lab.run("client", *args)
-        if args == ["--help"]:
-            result.expect_status(0)
-            expect("usage:" in result.stdout, "--help should print the usage on stdout")
-        else:
-            result.expect_status(2, "bad arguments")
-            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-                   actual=show(result.stderr))
+    lab.expect_usage("client", [["--help"], ["-p", "0"], ["-p", "abc"], ["--bogus"]])
 
 
 # -- together ------------------------------------------------------------------------------

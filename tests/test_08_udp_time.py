@@ -346,16 +346,7 @@ def test_server_command_line(lab):
                actual=show(reply))
         line = request_lines(lab, server, 1)[0]
         expect_equal(line.group(1), "[::1]", "IPv6 senders are logged in brackets")
-    for args in [["--help"], ["-p", "abc"], ["-p", "65536"], ["-x"], ["-p"]]:
-        lab.story.step(f"run: server {' '.join(args)}")
-        result = lab.run("server", *args)
-        if args == ["--help"]:
-            result.expect_status(0)
-            expect("usage:" in result.stdout, "--help should print the usage on stdout")
-        else:
-            result.expect_status(2, "bad arguments")
-            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-                   actual=show(result.stderr))
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "65536"], ["-x"], ["-p"]])
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -449,16 +440,7 @@ def test_client_command_line(lab):
         peer.check()
     result.expect_status(0)
     expect_equal(result.stdout, "2026\n", "the client should work over IPv6")
-    for args in [["--help"], ["-p", "0"], ["-t", "0"], ["-t", "abc"], ["-f"], ["--bogus"]]:
-        lab.story.step(f"run: client {' '.join(args)}")
-        result = lab.run("client", *args)
-        if args == ["--help"]:
-            result.expect_status(0)
-            expect("usage:" in result.stdout, "--help should print the usage on stdout")
-        else:
-            result.expect_status(2, "bad arguments")
-            expect("usage:" in result.stderr, "bad arguments should print the usage on stderr",
-                   actual=show(result.stderr))
+    lab.expect_usage("client", [["--help"], ["-p", "0"], ["-t", "0"], ["-t", "abc"], ["-f"], ["--bogus"]])
 
 
 # -- together ------------------------------------------------------------------------------
