@@ -28,6 +28,8 @@ from .timing import Deadline
 
 LISTENING_RE = re.compile(r"^listening on (\[([^\]]+)\]|([^\s:]+)):(\d+)\s*$", re.MULTILINE)
 DEFAULT_WAIT = 5.0
+# For the bad-argument checks: one past the last port, so never a port to listen on.
+PAST_THE_LAST_PORT = str(65535 + 1)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ import signal
 
 from harness import peers
 from harness.checks import expect, expect_equal, show
+from harness.lab import PAST_THE_LAST_PORT
 from harness.timing import Deadline, poll_until
 
 LAB = "01-tcp-basic"
 KIND = "tcp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
-PAST_THE_LAST_PORT = str(65535 + 1)  # for the bad-argument checks; not a port to listen on
 
 
 def greet(lab, server, name: bytes = b"Ada"):

@@ -17,6 +17,7 @@ from harness import peers
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.process import describe_status
 from harness.timing import Deadline, poll_until
+from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "03-tcp-echo"
 KIND = "tcp"
@@ -246,7 +247,7 @@ def test_server_command_line(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             exchange(lab, server, sock, b"over ipv6")
         expect_clean_end(lab, server, "once the client has closed", echoed=9)
-    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]])
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"]])
 
 
 # -- the client ----------------------------------------------------------------------------

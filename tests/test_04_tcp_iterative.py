@@ -15,6 +15,7 @@ import time
 from harness import peers
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.timing import Deadline, poll_until
+from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "04-tcp-iterative"
 KIND = "tcp"
@@ -448,7 +449,7 @@ def test_server_command_line(lab):
         client.expect_welcome()
         client.ask(b"v6", 1)
         client.leave()
-    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"], ["-p"]])
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"], ["-p"]])
 
 
 # -- the client ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import peers
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.timing import Deadline, poll_until
+from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "05-tcp-threaded"
 KIND = "tcp"
@@ -465,7 +466,7 @@ def test_server_command_line(lab):
             client.expect_welcome()
             client.send(b"Ada\n")
             client.expect_line(hello("Ada"), "'Hello, Ada!'")
-    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"]])
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"]])
 
 
 # -- the client ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.peers import Address
 from harness.udp import UdpPeer, UdpPeerServer, silent_port
+from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "06-udp-basic"
 KIND = "udp"
@@ -226,7 +227,7 @@ def test_server_command_line(lab):
         sender = re.escape(str(peer.address))
         lab.expect_stdout(server.proc, rf"^datagram of 4 bytes from {sender}$",
                           f"'datagram of 4 bytes from {peer.address}' (brackets for IPv6)")
-    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "70000"], ["-x"], ["-p"]])
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"], ["-p"]])
 
 
 # -- the client ----------------------------------------------------------------------------

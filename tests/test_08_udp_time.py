@@ -18,6 +18,7 @@ import time
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.peers import Address
 from harness.udp import UdpPeer, UdpPeerServer, silent_port
+from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "08-udp-time"
 KIND = "udp"
@@ -346,7 +347,7 @@ def test_server_command_line(lab):
                actual=show(reply))
         line = request_lines(lab, server, 1)[0]
         expect_equal(line.group(1), "[::1]", "IPv6 senders are logged in brackets")
-    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", "65536"], ["-x"], ["-p"]])
+    lab.expect_usage("server", [["--help"], ["-p", "abc"], ["-p", PAST_THE_LAST_PORT], ["-x"], ["-p"]])
 
 
 # -- the client ----------------------------------------------------------------------------
