@@ -502,6 +502,10 @@ def greeting_server(piece: int = 0, close_after: int | None = None):
                 return
             write(conn, b"Hello, " + line + b"!\n")
             answered += 1
+        # Close our side only (FIN), then read until the client closes: closing with its next
+        # line unread would send a reset, and the client would rightly report a reset.
+        conn.shutdown(socket.SHUT_WR)
+        peers.recv_until_closed(conn, Deadline(5))
 
     return handler, received
 

@@ -224,6 +224,9 @@ def test_server_ignores_malformed_datagrams(lab):
         expect_equal(reply, b"9 FINE", "a malformed datagram should get no reply at all",
                      hint="an id is 1 to 4294967295 in decimal, followed by a space")
         lab.story.step("check the server's log")
+        # The reply can arrive before the log lines are read from the server's pipe: wait for
+        # the line of request 9; the server handles datagrams in order, so the others are in.
+        lab.expect_stdout(server.proc, r"^request 9 from ", "a log line for request 9")
         found = re.findall(rf"^ignored a malformed datagram from {ADDR}$", server.proc.stdout.text,
                            re.MULTILINE)
         expect_equal(len(found), len(bad), "the server should log each malformed datagram as "
