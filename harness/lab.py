@@ -173,7 +173,8 @@ class Lab:
         return Server(self, proc, Address(listen_host, int(match.group(4))))
 
     def _no_listening_line(self, proc: Proc) -> None:
-        proc.kill()
+        if proc.wait(self.deadline(1)) is None:  # ended: wait() also reads its last words
+            proc.kill()
         state = "is still running" if proc.returncode is None else proc.status()
         raise CheckFailure(
             f"the {proc.name} should print 'listening on HOST:PORT' as its first line, once it "

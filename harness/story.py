@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .checks import CheckFailure
+from .timing import Deadline
 
 if TYPE_CHECKING:
     from .process import Proc
@@ -40,6 +41,9 @@ class Story:
     def todos(self) -> list[str]:
         found = []
         for proc in self.procs:
+            if not proc.running:
+                proc.stderr.wait_closed(Deadline(2))
+        for proc in self.procs:
             for m in TODO_RE.finditer(proc.stderr.text):
                 found.append(f"your {proc.name} stopped at {m.group(0)}")
         return found
@@ -57,6 +61,9 @@ class Story:
             out.append("\nsteps:")
             out += [f"  {i}. {text}" for i, text in enumerate(self.steps, 1)]
         for proc in self.procs:
+            if not proc.running:  # its last words may still be in the pipe: read them first
+                proc.stdout.wait_closed(Deadline(2))
+                proc.stderr.wait_closed(Deadline(2))
             out.append(f"\n{proc.name} ({proc.status()}): {proc.command_line()}")
             for stream in (proc.stdout, proc.stderr):
                 lines = stream.lines()

@@ -20,6 +20,8 @@ from .support import ROOT, labs_with_tests, run_lab_tests
 
 MUTANTS = ROOT / "tests" / "mutants"
 PARALLEL = 4
+# All of a lab's mutants run in the first test's setup: give it the time they all take.
+pytestmark = pytest.mark.timeout(900)
 
 
 def header(patch: Path) -> dict[str, str]:
