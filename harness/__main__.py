@@ -8,34 +8,33 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from . import batch, grade, package, programs, reports
+from . import batch, grade, limits, package, programs, reports, room, sandbox
 
 
 def add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
     p.add_argument("--tests-dir", type=Path, action="append", default=[],
                    help="a folder of extra test modules (test_NN_name_*.py), e.g. hidden tests")
-    p.add_argument("--limit-fsize", default=None, help="with --limits: largest file (256M)")
+    p.add_argument("--limit-fsize", default=None, help="largest file a program may write (256M)")
+    p.add_argument("--limit-memory", type=limits.parse_size, default=None,
+                   help="a submission's memory, all its processes together (2G)")
+    p.add_argument("--limit-disk", type=limits.parse_size, default=None,
+                   help="a submission's disk: its build and every check's files (1G)")
 
 
 def grade_command(args) -> int:
     started = time.monotonic()
     build_dir, impl = args.build_dir.resolve(), args.impl
     if programs.is_tree(impl):
-        tree = Path(impl).resolve()
-        build_dir = programs.submission_build_dir(tree, build_dir)
-        try:
-            programs.configure_submission(tree, build_dir)
-        except programs.BuildError as e:
-            print(f"socklab: cannot configure a build of {tree}:\n{e}", file=sys.stderr)
-            return 1
-        impl, title = "submission", f"socklab: {tree}"
-    else:
-        title = f"socklab: {impl}/"
+        return grade_submission(args, Path(impl))
+    title = f"socklab: {impl}/"
     out = (args.out or build_dir / "grade" / impl).resolve()
     extra = [flag for flag, on in (("--valgrind", args.valgrind), ("--limits", args.limits)) if on]
     if args.limit_fsize:
@@ -56,22 +55,66 @@ def grade_command(args) -> int:
     return 0 if results and everything else 1
 
 
+def grade_submission(args, tree: Path) -> int:
+    """An untrusted tree: graded in the sandbox (harness/room.py)."""
+    if not tree.is_dir():
+        print(f"socklab: --impl {tree}: no such folder", file=sys.stderr)
+        return 2
+    tree = tree.resolve()
+    build_dir = args.build_dir.resolve()
+    try:
+        programs.read_manifest(build_dir)
+    except programs.BuildError as e:
+        print(f"socklab: {e}", file=sys.stderr)
+        return 2
+    out = (args.out or build_dir / "grade" / "submission").resolve()
+    caps = sandbox.Caps(**{k: v for k, v in (("memory", args.limit_memory),
+                                             ("disk", args.limit_disk)) if v})
+    request = room.Request(tree=str(tree), out=str(out), course_build=str(build_dir),
+                           labs=[lab.rstrip("/").split("/")[-1] for lab in args.labs],
+                           tests_dirs=[str(d.resolve()) for d in
+                                       [programs.ROOT / "tests", *args.tests_dir]],
+                           valgrind=args.valgrind, limit_fsize=args.limit_fsize,
+                           caps=dataclasses.asdict(caps))
+    return room.grade_tree(request)
+
+
 def gradescope_command(args) -> int:
-    """Grades a Gradescope submission (lab folders, or a labs/ folder, at its top)."""
+    """Grades a Gradescope submission (lab folders, or a labs/ folder, at its top): the labs
+    it holds, or every lab if it holds none. The results.json Gradescope reads is written
+    here, from the grader's own reports, always."""
     submission = args.submission / "labs" if (args.submission / "labs").is_dir() else args.submission
-    args.impl, args.labs, args.valgrind, args.limits = str(submission), [], False, True
-    args.out = args.results.parent / "socklab"
-    code = grade_command(args)
-    produced = args.out / "results.json"
-    args.results.write_text(produced.read_text() if produced.exists() else
-                            '{"score": 0, "output": "grading failed", "tests": []}')
+    try:
+        known = {b.lab for b in programs.read_manifest(args.build_dir.resolve())}
+    except programs.BuildError:
+        known = set()
+    held = sorted(p.name for p in submission.glob("*") if p.is_dir() and p.name in known)
+    args.impl, args.labs, args.valgrind = str(submission), held, False
+    private = sandbox.private_dir("socklab-gradescope-")
+    args.out = private / "reports"
+    try:
+        code = grade_command(args)
+        produced = args.out / "results.json"
+        text = (produced.read_text() if produced.is_file() and not produced.is_symlink() else
+                json.dumps({"score": 0, "output": "The autograder failed before it could "
+                            "grade; please tell your instructor.", "tests": []}))
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
+        reports.write_atomic(args.results, text)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return code
 
 
 def batch_command(args) -> int:
     options = batch.BatchOptions(jobs=args.jobs, submission_timeout=args.timeout,
                                  labs=tuple(args.labs), limit_fsize=args.limit_fsize,
-                                 tests_dirs=tuple(d.resolve() for d in args.tests_dir))
+                                 tests_dirs=tuple(d.resolve() for d in args.tests_dir),
+                                 build_dir=args.build_dir.resolve(),
+                                 grade_options=tuple(
+                                     f"--{name}={value}" for name, value in
+                                     (("limit-memory", args.limit_memory),
+                                      ("limit-disk", args.limit_disk)) if value))
     rows = batch.batch(args.folder.resolve(), args.out.resolve(), options,
                        progress=lambda row: print(f"{row['student']}: {row['total']:g} "
                                                   f"{row['note']}".rstrip(), file=sys.stderr))
@@ -123,6 +166,10 @@ def main(argv: list[str]) -> int:
     k.add_argument("--hidden", type=Path, action="append", default=[],
                    help="a folder of hidden test modules for the Gradescope zip")
     k.set_defaults(run=package_command)
+
+    r = sub.add_parser("room")  # internal: the grader's part inside the sandbox (room.py)
+    r.add_argument("request")
+    r.set_defaults(run=lambda a: room.room_main(a.request))
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -1,9 +1,11 @@
 """Batch grading: a folder with one submission per student, graded in parallel.
 
-Each submission is graded by a `python3 -m harness grade` of its own, in its own build and
-working directory, with rlimits on every program it runs (--limits), in a cgroup capping its
-processes where the machine allows one, and under a wall-clock limit. A fork bomb, an endless
-loop or a runaway write costs that submission its points and nothing else.
+Each submission is graded by a `python3 -m harness grade --impl TREE` of its own, which puts
+it in a sandbox (harness/sandbox.py): its own namespaces, an unprivileged uid, a cgroup, a
+size-capped scratch; and under a wall-clock limit here. A fork bomb, an endless loop, a
+runaway write or an attack on the grader costs that submission its points and nothing else:
+no process of a submission can see or signal this batch process, another submission, or the
+reports, and every row of grades.csv is written.
 
 Out: OUT/grades.csv (one row a student, one column a lab, a total) and, per student,
 OUT/students/NAME/{results.json, junit.xml, feedback.txt, summary.json}.
@@ -11,21 +13,21 @@ OUT/students/NAME/{results.json, junit.xml, feedback.txt, summary.json}.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import programs
-from .limits import ProcessCap
+from . import programs, reports
 
-PROCESS_CAP = 512  # tasks (processes and threads) per submission, harness included
+STOP_GRACE = 10  # seconds a grading stopped at its time limit has to clean up
 
 
 @dataclass
@@ -35,7 +37,8 @@ class BatchOptions:
     labs: tuple[str, ...] = ()
     tests_dirs: tuple[Path, ...] = ()
     limit_fsize: str | None = None
-    keep_builds: bool = False
+    grade_options: tuple[str, ...] = ()  # more options for each grade (--limit-memory=...)
+    build_dir: Path = programs.default_build_dir()  # the course's own build (the shim, labs)
 
 
 def find_submissions(folder: Path) -> list[tuple[str, Path]]:
@@ -47,20 +50,23 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def grade_one(student: str, tree: Path, out: Path, options: BatchOptions, run_id: str) -> dict:
+def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> dict:
     student_dir = out / "students" / student
     student_dir.mkdir(parents=True, exist_ok=True)
+    for old in student_dir.iterdir():  # an earlier batch's reports must not stand for this one
+        if old.is_file() or old.is_symlink():
+            old.unlink()
     cmd = [sys.executable, "-m", "harness", "grade", "--impl", str(tree),
-           "--build-dir", str(student_dir / "build"), "--out", str(student_dir), "--limits",
+           "--build-dir", str(options.build_dir), "--out", str(student_dir),
            *[f"--tests-dir={d}" for d in options.tests_dirs], *options.labs]
     if options.limit_fsize:
         cmd.append(f"--limit-fsize={options.limit_fsize}")
-    cap = ProcessCap(f"{run_id}-{student}", PROCESS_CAP)
+    cmd += options.grade_options
     log = student_dir / "grading.log"
     started = time.monotonic()
     stopped = ""
     with open(log, "w") as log_file:
-        proc = subprocess.Popen(cap.wrap(cmd), cwd=programs.ROOT, stdout=log_file,
+        proc = subprocess.Popen(cmd, cwd=programs.ROOT, stdout=log_file,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONPATH": str(programs.ROOT)})
         try:
@@ -68,15 +74,17 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions, run_id
         except subprocess.TimeoutExpired:
             stopped = (f"grading was stopped after {options.submission_timeout:g} s "
                        "(the submission's time limit); the labs not finished score 0")
+            proc.terminate()  # the grader removes the submission's cgroup and folder
+            try:
+                proc.wait(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                pass
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait()
-            cap.remove()
-    if not options.keep_builds:
-        subprocess.run(["rm", "-rf", str(student_dir / "build")], check=False)
     return read_scores(student, student_dir, stopped, time.monotonic() - started)
 
 
@@ -94,7 +102,7 @@ def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float) -
                     "stdout_visibility": "hidden"})
         results["output"] = f"{results.get('output', '')}\n\n{reason}".strip()
         results["execution_time"] = round(elapsed, 1)
-        results_file.write_text(json.dumps(results, indent=1))
+        reports.write_atomic(results_file, json.dumps(results, indent=1))
     scores = {lab["lab"]: lab["score"] for lab in summary["labs"]}
     return {"student": student, "scores": scores, "total": sum(scores.values()),
             "max": {lab["lab"]: lab["max_score"] for lab in summary["labs"]},
@@ -112,26 +120,38 @@ def _tail(path: Path, lines: int = 30) -> str:
 def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list[dict]:
     submissions = find_submissions(folder)
     out.mkdir(parents=True, exist_ok=True)
-    run_id = uuid.uuid4().hex[:8]
+    rows: dict[str, dict] = {student: pending_row(student) for student, _ in submissions}
+    lock = threading.Lock()
 
     def one(item):
         student, tree = item
-        row = grade_one(student, tree, out, options, run_id)
+        try:
+            row = grade_one(student, tree, out, options)
+        except Exception as e:  # noqa: BLE001 - one submission never stops the batch
+            row = {**pending_row(student), "note": f"grading failed: {type(e).__name__}: {e}"}
+        with lock:  # every finished row is on disk at once, whatever happens later
+            rows[student] = row
+            write_csv(list(rows.values()), out / "grades.csv")
         if progress:
             progress(row)
         return row
 
+    write_csv(list(rows.values()), out / "grades.csv")
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        rows = list(pool.map(one, submissions))
-    write_csv(rows, out / "grades.csv")
-    return rows
+        list(pool.map(one, submissions))
+    return list(rows.values())
+
+
+def pending_row(student: str) -> dict:
+    return {"student": student, "scores": {}, "total": 0.0, "max": {}, "note": "not graded yet"}
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
     labs = sorted({lab for row in rows for lab in {**row["scores"], **row["max"]}})
-    with open(path, "w", newline="") as f:
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", *labs, "total", "note"])
         for row in rows:
             writer.writerow([row["student"], *[f"{row['scores'].get(lab, 0):g}" for lab in labs],
                              f"{row['total']:g}", row["note"]])
+        reports.write_atomic(path, f.getvalue())

@@ -47,6 +47,14 @@ def show(data: bytes | str, limit: int = SHOW_LIMIT) -> str:
     return f"{text[:half]} ... {text[-half:]} ({size} in all)"
 
 
+def printable(line: str) -> str:
+    """A line of a program's output, safe to show on a terminal or in a report: control
+    characters (escape sequences that could clear a screen or forge a line) are written
+    as \\xNN, tabs kept."""
+    return "".join(c if c == "\t" or (c.isprintable() and c != "\x7f") else
+                   f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c in line)
+
+
 def fail(what: str, **details) -> None:
     raise CheckFailure(what, **details)
 

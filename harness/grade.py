@@ -80,24 +80,30 @@ def modules_for(lab: str, tests_dirs: list[Path]) -> list[Path]:
 
 
 def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[str],
-              tests_dirs: list[Path]) -> tuple[list[Check], str]:
+              tests_dirs: list[Path], scratch: Path | None = None) -> tuple[list[Check], str]:
+    """Runs the lab's test modules in a pytest of their own; the checks, and pytest's output.
+    scratch: where the checks' own folders go (default: workdir/tmp)."""
     results = workdir / f"{lab}.json"
     results.unlink(missing_ok=True)
     modules = modules_for(lab, tests_dirs)
+    if not modules:  # never let pytest fall back to collecting every test it can find
+        return [], f"no test module for {lab} in {', '.join(map(str, tests_dirs))}"
     main_dir = tests_dirs[0].resolve()
+    basetemp = (scratch or workdir / "tmp") / lab
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
            "-p", "harness.pytest_plugin", "--rootdir", str(programs.ROOT), *map(str, modules),
            "--impl", impl, "--build-dir", str(build_dir), "--results", str(results),
-           "--basetemp", str(workdir / "tmp" / lab), *extra]
+           "--basetemp", str(basetemp), *extra]
     env = {**os.environ, "PYTHONPATH": str(programs.ROOT)}  # extra test dirs import harness
-    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    env.pop("PYTEST_ADDOPTS", None)
+    basetemp.parent.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(cmd, cwd=programs.ROOT, capture_output=True, text=True,
-                              timeout=LAB_TIMEOUT, env=env)
+                              errors="replace", timeout=LAB_TIMEOUT, env=env)
         output = done.stdout + done.stderr
     except subprocess.TimeoutExpired:
         output = f"the tests of {lab} took longer than {LAB_TIMEOUT} s and were stopped"
-    shutil.rmtree(workdir / "tmp" / lab, ignore_errors=True)  # what the programs wrote
+    shutil.rmtree(basetemp, ignore_errors=True)  # what the programs wrote
     if not results.exists():
         return [], output
     checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"], t["message"],
@@ -108,29 +114,36 @@ def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[s
 
 def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,
           extra: list[str] = (), tests_dirs: list[Path] | None = None,
-          progress=None, done=None) -> list[LabResult]:
+          progress=None, done=None, built: dict[str, tuple[bool, str]] | None = None,
+          scratch: Path | None = None) -> list[LabResult]:
     """Grades the labs of impl ("labs", "solutions", or a tree's "submission" build).
     done(results so far) is called after each lab, so that a grading stopped by a time limit
-    still leaves the scores of the labs it finished."""
+    still leaves the scores of the labs it finished. built: each lab's compile, already done
+    (a submission is compiled in its sandbox before any test runs)."""
     tests_dirs = tests_dirs or [programs.ROOT / "tests"]
     builds = {b.lab: b for b in programs.read_manifest(build_dir) if b.impl == impl}
-    chosen = [lab for lab in (labs or sorted(builds)) if modules_for(lab, tests_dirs)]
+    known = sorted({*builds, *(built or {})})
+    chosen = [lab for lab in (labs or known) if modules_for(lab, tests_dirs)]
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for lab in chosen:
         if progress:
             progress(lab)
         result = LabResult(lab)
-        if lab not in builds:
+        if built is not None:
+            result.built, result.build_output = built.get(lab, (False, f"no {lab} was built"))
+        elif lab not in builds:
             result.built, result.build_output = False, f"no {lab} in this implementation"
         else:
             result.built, result.build_output = build_lab(build_dir, builds[lab])
         lab_extra = list(extra)
+        error_file = workdir / f"{lab}.build-error.txt"
+        error_file.unlink(missing_ok=True)  # a later good build leaves no stale report
         if not result.built:
-            error_file = workdir / f"{lab}.build-error.txt"
             error_file.write_text(result.build_output)
             lab_extra += ["--build-error-file", str(error_file)]
-        result.checks, output = run_tests(lab, impl, build_dir, workdir, lab_extra, tests_dirs)
+        result.checks, output = run_tests(lab, impl, build_dir, workdir, lab_extra, tests_dirs,
+                                          scratch)
         if not result.checks:
             result.error = output[-3000:]
         results.append(result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +23,7 @@ from .checks import CheckFailure, expect, show
 from .peers import Address
 from .process import Proc, describe_status
 from .programs import ROOT, LabBuild
+from .sandbox import BASE_ENV, Walls, give_to
 from .story import Story
 from .timing import Deadline
 
@@ -40,6 +41,7 @@ class Settings:
     short_io: Optional[int] = None  # cap every stream send/recv at this many bytes
     limits: Optional[Limits] = None  # rlimits on every program (grading)
     build_error: Optional[str] = None  # the lab did not compile: every test says so
+    walls: Walls = field(default_factory=Walls)  # the sandbox every program runs in (mode "none": no walls)
 
     @property
     def time_scale(self) -> float:
@@ -147,8 +149,16 @@ class Lab:
             argv = valgrind.command(log, argv)
         if self.settings.limits:
             argv = self.settings.limits.prefix(self.settings.valgrind) + argv
-        full_env = {**os.environ, "LC_ALL": "C", **self._short_io_env(), **(env or {})}
-        proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd or self.workdir)
+        # The documented environment, and nothing of the grader's (no check names).
+        full_env = {**BASE_ENV, **self._short_io_env(), **(env or {})}
+        cwd = cwd or self.workdir
+        walls, info = self.settings.walls, None
+        if walls.active:
+            give_to(self.workdir, walls)
+            if walls.mode == "namespaces":
+                info = os.pipe()
+            argv = walls.wrap(argv, writable=[self.workdir], info_fd=info and info[1], chdir=cwd)
+        proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd, info_fd=info)
         if self.settings.valgrind:
             proc.valgrind_log = log
         self.story.started(proc)

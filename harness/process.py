@@ -10,6 +10,7 @@ the program has started) takes its programs with it.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shlex
@@ -17,9 +18,11 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from . import sandbox
 from .timing import Deadline
 
 _SETPRIV = shutil.which("setpriv")
@@ -100,17 +103,29 @@ class Proc:
     """One running program. Use as a context manager, or call kill() when done."""
 
     def __init__(self, name: str, argv: Sequence[str], *, display: Sequence[str] | None = None,
-                 env: dict | None = None, cwd: Path | None = None, stdin_data: bool = True):
+                 env: dict | None = None, cwd: Path | None = None, stdin_data: bool = True,
+                 info_fd: Optional[tuple[int, int]] = None):
+        """info_fd: (read end, write end) of a pipe on which bwrap reports the sandbox it made
+        (the program then runs in a pid namespace of its own: see sandbox.py)."""
         self.name = name
         self.argv = list(argv)
         self.display = list(display or argv)  # the command a student would type
         prefix = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
-        self._popen = subprocess.Popen(
-            prefix + self.argv,
-            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=cwd, close_fds=True, start_new_session=True)
-        self.pid = self._popen.pid
+        try:
+            self._popen = subprocess.Popen(
+                prefix + self.argv,
+                stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, cwd=cwd, close_fds=True, start_new_session=True,
+                pass_fds=info_fd[1:] if info_fd else ())
+        finally:
+            if info_fd:
+                os.close(info_fd[1])
+        self._leader = self._popen.pid  # what we started: its process group is killed at the end
+        # The program itself, which signals and /proc are about: in a sandbox, bwrap's
+        # grandchild (bwrap does not pass signals on).
+        self.pid = self._find_sandboxed(info_fd[0]) if info_fd else self._leader
+        self.sandboxed = info_fd is not None
         self.stdout = Output(self._popen.stdout, "stdout")
         self.stderr = Output(self._popen.stderr, "stderr")
         self.exit_seen = False  # a test looked at the exit status on purpose
@@ -118,6 +133,26 @@ class Proc:
         self.valgrind_log: Optional[Path] = None  # set when it runs under valgrind
         with _registry_lock:
             _registry.add(self)
+
+    def _find_sandboxed(self, info_read: int) -> int:
+        """The program's pid: bwrap writes {"child-pid": N} (the pid namespace's init) once
+        the sandbox is made; the program is that init's only child."""
+        with os.fdopen(info_read, "rb") as info:
+            text = info.read(4096)  # ends when bwrap closes it, or exits
+        try:
+            init = int(json.loads(text)["child-pid"])
+        except (ValueError, KeyError):
+            return self._leader  # bwrap failed: its message is on stderr, its status says so
+        deadline = Deadline(5)
+        while not deadline.expired and self._popen.poll() is None:
+            try:
+                children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
+            except OSError:
+                break
+            if children:
+                return int(children[0])
+            time.sleep(0.001)  # no event says "the init has forked": a short poll
+        return init
 
     # -- talking to it -------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -147,7 +182,10 @@ class Proc:
     # -- its end ---------------------------------------------------------------------------
     @property
     def returncode(self) -> Optional[int]:
-        return self._popen.poll()
+        return self._status(self._popen.poll())
+
+    def _status(self, code: Optional[int]) -> Optional[int]:
+        return sandbox.status_of(code) if code is not None and self.sandboxed else code
 
     @property
     def running(self) -> bool:
@@ -162,7 +200,7 @@ class Proc:
             return None
         self.stdout.wait_closed(deadline)
         self.stderr.wait_closed(deadline)
-        return code
+        return self._status(code)
 
     def signal(self, signo: int) -> None:
         if self.running:
@@ -184,7 +222,7 @@ class Proc:
     def kill(self) -> None:
         """SIGKILL to the whole process group: the program and anything it started."""
         try:
-            os.killpg(self.pid, signal.SIGKILL)
+            os.killpg(self._leader, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         try:

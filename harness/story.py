@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .checks import CheckFailure
+from .checks import CheckFailure, printable
 from .timing import Deadline
 
 if TYPE_CHECKING:
@@ -48,15 +48,18 @@ class Story:
                 found.append(f"your {proc.name} stopped at {m.group(0)}")
         return found
 
-    def render(self, error: BaseException) -> str:
+    def render(self, error: BaseException, quote_error: bool = True) -> str:
         out = []
         where = f"step {len(self.steps)} failed: {self.steps[-1]}" if self.steps else "failed"
         out.append(where)
         out += [f"TODO: {todo}" for todo in dict.fromkeys(self.todos())]
         if isinstance(error, CheckFailure):
             out.append(error.render())
-        else:
+        elif quote_error:
             out.append(f"the harness hit an unexpected error: {type(error).__name__}: {error}")
+        else:
+            out.append(f"the check stopped on an error of its own ({type(error).__name__}); "
+                       "its details are hidden: please tell your instructor")
         if len(self.steps) > 1:
             out.append("\nsteps:")
             out += [f"  {i}. {text}" for i, text in enumerate(self.steps, 1)]
@@ -73,7 +76,7 @@ class Story:
                 shown = lines[-TAIL_LINES:]
                 more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
                 out.append(f"  {stream.name}{more}:")
-                out += [f"    | {line[:300]}" for line in shown]
+                out += [f"    | {printable(line[:300])}" for line in shown]
         if self.repro:
             out.append("\nto reproduce by hand, in separate terminals:")
             out += [f"  {line}" for line in dict.fromkeys(self.repro)]
