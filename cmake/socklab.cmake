@@ -33,7 +33,7 @@ endfunction()
 # patch leaves those programs' sources as they are).
 function(socklab_build_lab impl lab dir)
   cmake_parse_arguments(PARSE_ARGV 3 B "" "" "REUSE")
-  if(impl STREQUAL "solutions" OR impl MATCHES "^mutant/")
+  if(impl STREQUAL "solutions" OR impl MATCHES "^(mutant|variant)/")
     set(warnings ${SOCKLAB_WARNINGS})
   else()
     set(warnings ${SOCKLAB_SKELETON_WARNINGS})
@@ -101,10 +101,16 @@ function(socklab_build_tree impl tree)
   endforeach()
 endfunction()
 
-# Mutants: tests/mutants/LAB/NAME.patch is a mistake applied to a copy of solutions/LAB.
+# Mutants: tests/mutants/LAB/NAME.patch is a mistake applied to a copy of solutions/LAB, built
+# as mutant/LAB/NAME. Variants (KIND variant): tests/variants/LAB/NAME.patch is another valid
+# choice, built as variant/LAB/NAME, that must keep full marks.
 function(socklab_build_mutants)
-  file(GLOB patches RELATIVE ${CMAKE_SOURCE_DIR}/tests/mutants
-       ${CMAKE_SOURCE_DIR}/tests/mutants/*/*.patch)
+  set(kind mutant)
+  if(ARGV0)
+    set(kind ${ARGV0})
+  endif()
+  set(folder ${CMAKE_SOURCE_DIR}/tests/${kind}s)
+  file(GLOB patches RELATIVE ${folder} ${folder}/*/*.patch)
   find_program(PATCH patch REQUIRED)
   get_property(labs GLOBAL PROPERTY SOCKLAB_LABS)
   foreach(rel IN LISTS patches)
@@ -113,25 +119,25 @@ function(socklab_build_mutants)
     if(NOT lab IN_LIST labs OR NOT EXISTS ${CMAKE_SOURCE_DIR}/solutions/${lab})
       continue()
     endif()
-    set(dir ${CMAKE_BINARY_DIR}/mutant-sources/${lab}/${name})
+    set(dir ${CMAKE_BINARY_DIR}/${kind}-sources/${lab}/${name})
     # Re-made whenever the solution or the patch changes (configure depends on both).
     file(REMOVE_RECURSE ${dir})
     # Copy files, never links: patching through a symlinked folder would break the solution.
     file(REAL_PATH ${CMAKE_SOURCE_DIR}/solutions/${lab} solution_dir)
     file(GLOB solution_sources ${solution_dir}/*)
     file(COPY ${solution_sources} DESTINATION ${dir} FOLLOW_SYMLINK_CHAIN)
-    execute_process(COMMAND ${PATCH} -s -p1 -d ${dir} -i ${CMAKE_SOURCE_DIR}/tests/mutants/${rel}
+    execute_process(COMMAND ${PATCH} -s -p1 -d ${dir} -i ${folder}/${rel}
                     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     file(GLOB solution_files ${CMAKE_SOURCE_DIR}/solutions/${lab}/*)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-                 ${CMAKE_SOURCE_DIR}/tests/mutants/${rel} ${solution_files})
+                 ${folder}/${rel} ${solution_files})
     if(NOT rc EQUAL 0)
       # Not fatal: the labs still build; the mutant self-test reports the stale patch.
-      message(WARNING "mutant ${rel} no longer applies to solutions/${lab}:\n${out}")
+      message(WARNING "${kind} ${rel} no longer applies to solutions/${lab}:\n${out}")
       continue()
     endif()
     # The programs whose sources the patch does not touch are the solution's, already built.
-    file(STRINGS ${CMAKE_SOURCE_DIR}/tests/mutants/${rel} touched REGEX "^\\+\\+\\+ b/")
+    file(STRINGS ${folder}/${rel} touched REGEX "^\\+\\+\\+ b/")
     list(TRANSFORM touched REPLACE "^\\+\\+\\+ b/([^\t ]+).*$" "\\1")
     get_property(programs GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS)
     get_property(sources GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES)
@@ -147,7 +153,7 @@ function(socklab_build_mutants)
         list(APPEND reuse ${prog})
       endif()
     endforeach()
-    socklab_build_lab(mutant/${lab}/${name} ${lab} ${dir} REUSE ${reuse})
+    socklab_build_lab(${kind}/${lab}/${name} ${lab} ${dir} REUSE ${reuse})
   endforeach()
 endfunction()
 
@@ -160,6 +166,7 @@ function(socklab_finish)
     if(EXISTS ${CMAKE_SOURCE_DIR}/solutions)
       socklab_build_tree(solutions ${CMAKE_SOURCE_DIR}/solutions)
       socklab_build_mutants()
+      socklab_build_mutants(variant)
     endif()
   endif()
   get_property(manifest GLOBAL PROPERTY SOCKLAB_MANIFEST)

@@ -59,6 +59,17 @@ foreach(lab IN LISTS labs)
     DEPENDS labs-${lab} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} USES_TERMINAL)
 endforeach()
 
+if(reference STREQUAL "solutions")
+  # Every promise of a handout has a check and a mutant (docs/lessons/): reads files only.
+  add_test(NAME lessons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_lessons.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(lessons PROPERTIES LABELS selftest TIMEOUT 60)
+  # Valid implementations that choose differently (tests/variants/) keep full marks.
+  add_test(NAME variants COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_variants.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(variants PROPERTIES LABELS selftest TIMEOUT 1800)
+endif()
+
 add_test(NAME harness COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_harness.py
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(harness PROPERTIES LABELS selftest TIMEOUT 300)

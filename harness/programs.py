@@ -56,7 +56,7 @@ def read_manifest(build_dir: Path) -> list[LabBuild]:
 
 def is_tree(impl: str) -> bool:
     """True if impl names a directory of lab folders rather than a built implementation."""
-    return impl not in known_impls() and not impl.startswith("mutant/")
+    return impl not in known_impls() and not impl.startswith(("mutant/", "variant/"))
 
 
 def submission_build_dir(tree: Path, base: Path) -> Path:

@@ -180,6 +180,8 @@ def test_server_ends_cleanly_on_sigterm(lab):
     with server:
         lab.story.step("connect a client that sends nothing")
         with peers.connect(server.address, lab.deadline()):
+            # until the server has accepted it, it still waits for a client, not for a name
+            lab.expect_stdout(server.proc, r"^connection from ", "'connection from ...'")
             lab.story.step("send SIGTERM while the server waits for that client's name")
             code = lab.stop_server(server)
         expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
