@@ -244,13 +244,14 @@ static void end_payload(int conn, size_t sent, const char *peer)
             return;
         }
         if (got == -1 && errno != EINTR) {
-            warn_errno("send to %s after %zu bytes", peer, sent);
+            warn_errno("%s may not have all %zu bytes", peer, sent); /* a reset, usually */
             return;
         }
         if (got > 0)
             drained += (size_t)got;
     }
-    /* Whatever it sent so far is read, so closing now does not reset the connection. */
+    /* After a timeout, all the client sent has been read, so our close() is an ordinary end,
+     * not a reset. (A client that sends more than DRAIN_LIMIT may get a reset: its doing.) */
     if (drained >= DRAIN_LIMIT)
         warn("%s sent more than %d bytes after the payload; closing", peer, DRAIN_LIMIT);
     else
