@@ -7,7 +7,7 @@
 
 add_library(socklab_common STATIC common/cli.c common/addr.c common/stop.c)
 target_include_directories(socklab_common PUBLIC common)
-target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS})
+target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS} ${SOCKLAB_HARDENING})
 
 # The harness's short-I/O shim (harness/shim/shortio.c): LD_PRELOADed by --short-io N.
 add_library(socklab_shortio SHARED harness/shim/shortio.c)
@@ -75,7 +75,7 @@ function(socklab_build_lab impl lab dir)
     endforeach()
     add_executable(${target} ${main} ${extra_sources})
     target_link_libraries(${target} PRIVATE socklab_common ${libs})
-    target_compile_options(${target} PRIVATE ${warnings})
+    target_compile_options(${target} PRIVATE ${warnings} ${SOCKLAB_HARDENING})
     set_target_properties(${target} PROPERTIES
       OUTPUT_NAME ${prog}
       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${impl}/${lab})

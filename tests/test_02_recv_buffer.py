@@ -365,6 +365,93 @@ def test_server_survives_a_client_that_leaves_early(lab):
         lab.expect_running(server.proc, "after three clients that left early",)
 
 
+REQUEST = b"GET /payload HTTP/1.0\r\nHost: socklab\r\nConnection: close\r\n\r\n"
+
+
+def test_server_delivers_everything_to_a_client_that_sent_a_request(lab):
+    """A client that sends a request, then reads, gets the whole payload and an ordinary end:
+    the server reads what it was sent before it closes (a close with unread bytes resets)."""
+    size = 8 * MIB  # more than the connection's buffers hold: a reset throws a tail away
+    with lab.start_server("-n", str(size)) as server:
+        lab.story.step(f"connect, send an HTTP-style request ({len(REQUEST)} bytes), then read "
+                       f"until the server closes ({size} bytes expected)")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            me = peers.local_address(sock)
+            peers.send_all(sock, REQUEST, lab.deadline())
+            got = peers.recv_until_closed(sock, lab.deadline(60))
+        expect(got.ended == "eof" and len(got.data) == size, "a client that sent a request "
+               "should still get the whole payload, then the end of the stream",
+               expected=f"{size} bytes, then the end of the stream",
+               actual=f"{len(got.data)} bytes, then {got.ended}",
+               hint="closing a socket that still holds unread bytes makes the kernel reset "
+                    "the connection and drop what has not left yet: shutdown(SHUT_WR) after "
+                    "the payload, read what the client sent until it closes, then close()")
+        if got.data != pattern(size):
+            first = next(i for i, (a, b) in enumerate(zip(got.data, pattern(size))) if a != b)
+            raise CheckFailure("the payload should arrive byte for byte",
+                               actual=f"the first difference at byte {first}")
+        lab.story.step("check the server's log")
+        lab.expect_stdout(server.proc, rf"^sent {size} bytes to {re.escape(str(me))}$",
+                          f"'sent {size} bytes to {me}'")
+
+
+def test_server_says_sent_only_to_a_client_that_got_everything(lab):
+    """'sent N bytes to PEER' means that client has the payload: never for a client that
+    resets the connection without reading it."""
+    with lab.start_server() as server:
+        lab.story.step("connect, send a request, wait until the 46 bytes have arrived, then "
+                       "reset the connection without reading them")
+        sock = peers.connect(server.address, lab.deadline())
+        leaver = peers.local_address(sock)
+        peers.send_all(sock, REQUEST, lab.deadline())
+        poll_until(lambda: socket_queue(sock) >= len(DEFAULT_TEXT), lab.deadline(10))
+        peers.reset(sock)
+        lab.story.step("a second client reads the payload to the end")
+        me = expect_payload(lab, server, DEFAULT_TEXT, "the default text")
+        lab.expect_stdout(server.proc, rf"^sent 46 bytes to {re.escape(str(me))}$",
+                          f"'sent 46 bytes to {me}'")
+        lab.story.step("check the server's log about the first client")
+        claims = [line for line in server.proc.stdout.lines()
+                  if line == f"sent 46 bytes to {leaver}"]
+        expect(not claims, "the server should not log 'sent' for a client that reset the "
+               "connection before reading the payload",
+               expected=f"no line 'sent 46 bytes to {leaver}' (a warning on stderr instead)",
+               actual=show(server.proc.stdout.text[-400:]),
+               hint="print 'sent N bytes' only once the client has closed its end (recv() "
+                    "returns 0 after your shutdown(SHUT_WR)); a recv() error means it did not "
+                    "get everything")
+
+
+def test_server_closes_the_connections_of_early_leavers(lab):
+    """Clients that leave at once (close or reset right after connecting), 60 times: every
+    connection's socket is closed, and the server's descriptors return to where they were."""
+    size = 4 * MIB  # more than fits in the connection at once: the server's send() fails
+    with lab.start_server("-n", str(size)) as server:
+        lab.story.step("serve one client, then count the server's open descriptors")
+        me = expect_payload(lab, server, pattern(size), "the payload")
+        lab.expect_stdout(server.proc, rf"^sent {size} bytes to {re.escape(str(me))}$",
+                          f"'sent {size} bytes to {me}'")
+        before = server.proc.open_fds()
+        lab.story.step(f"60 clients that leave at once: half close, half reset (the server had "
+                       f"{before} descriptors open)")
+        for i in range(60):
+            sock = peers.connect(server.address, lab.deadline())
+            if i % 2:
+                peers.reset(sock)
+            else:
+                sock.close()
+        lab.story.step("one more client, which reads the payload to the end (the server has "
+                       "then dealt with every early leaver)")
+        expect_payload(lab, server, pattern(size), "the payload")
+        lab.expect_running(server.proc, "after 60 clients that left at once")
+        poll_until(lambda: server.proc.open_fds() <= before, lab.deadline(2))
+        after = server.proc.open_fds()
+        expect(after <= before, "every connection's socket should be closed, also when the "
+               "client left before the payload was sent", expected=f"at most {before} open "
+               "descriptors", actual=f"{after} (see ls -l /proc/{server.proc.pid}/fd)",
+               hint="close() the socket accept() returned however the sending ended")
+
+
 def test_server_ends_cleanly_on_sigterm(lab):
     """SIGTERM ends the server with status 0, even while it is stuck sending to a client
     that does not read."""

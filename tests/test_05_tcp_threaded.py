@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+import select
 import signal
 import socket
 from pathlib import Path
@@ -39,10 +40,11 @@ SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per con
 class Client:
     """One connection to the server, read line by line."""
 
-    def __init__(self, lab, server, label: str = "the client"):
+    def __init__(self, lab, server, label: str = "the client",
+                 sock: socket.socket | None = None):
         self.lab = lab
         self.label = label
-        self.sock = peers.connect(server.address, lab.deadline())
+        self.sock = sock or peers.connect(server.address, lab.deadline())
         self.me = peers.local_address(self.sock)
         self.pending = b""
 
@@ -262,6 +264,75 @@ def test_server_50_clients_at_once_get_only_their_own_replies(lab):
     with lab.start_server() as server:
         talk_in_rounds(lab, server, count, rounds=2 if lab.settings.valgrind else 3, tag="c",
                        per_write=5)
+
+
+def connect_at_once(lab, server, count: int) -> list[socket.socket]:
+    """count connections started in the same instant: every connect() is on its way before
+    the first one completes, so the server's accept loop takes them back to back, faster
+    than it can start their threads."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(server.address.family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setblocking(False)
+            sock.connect_ex((server.address.host, server.address.port))
+        deadline = lab.deadline()
+        waiting = list(socks)
+        while waiting and not deadline.expired:
+            _, done, _ = select.select([], waiting, [], deadline.remaining())
+            waiting = [sock for sock in waiting if sock not in done]
+        failed = [sock for sock in socks
+                  if sock in waiting or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)]
+        expect(not failed, f"the server should accept {count} connections that arrive at once",
+               actual=f"{len(failed)} of them did not connect")
+        for sock in socks:
+            sock.setblocking(True)
+        return socks
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+
+
+def test_server_clients_arriving_at_once_keep_their_own_addresses(lab):
+    """Steps 1-2: clients that connect in the same instant and send their names at once are
+    each welcomed with their own address, and each name is logged with the address of the
+    client that sent it: a thread reads nothing that the accept loop reuses."""
+    count = 20 if lab.settings.valgrind else 40
+    with lab.start_server() as server:
+        lab.story.step(f"start {count} connections in the same instant")
+        clients = [Client(lab, server, f"client {i}", sock=sock)
+                   for i, sock in enumerate(connect_at_once(lab, server, count))]
+        try:
+            lab.story.step(f"each of the {count} clients sends a name of its own at once, "
+                           "before reading anything")
+            names = [f"at-once{i}-{random.randrange(10**6):06d}" for i in range(count)]
+            for client, name in zip(clients, names):
+                client.send(name.encode() + b"\n")
+            lab.story.step("each client reads its welcome and the reply to its name")
+            for client, name in zip(clients, names):
+                client.expect_welcome()
+                client.expect_line(hello(name), f"the reply to its own name {name!r}",
+                                   hint=SHARED_STATE_HINT)
+            lab.story.step(f"wait for the server to log all {count} names")
+            greeted = re.compile(rf"^greeted at-once\d+-\d+ at {ADDR}$", re.MULTILINE)
+            server.proc.stdout.wait_for(
+                lambda data: len(greeted.findall(data.decode(errors="replace"))) >= count or None,
+                lab.deadline())
+            logged = set(server.proc.stdout.lines())
+            for client, name in zip(clients, names):
+                mine = f"greeted {name} at {client.me}"
+                if mine not in logged:
+                    other = [line for line in logged if line.startswith(f"greeted {name} at ")]
+                    raise CheckFailure(
+                        "the server should log each name with the address of the client that "
+                        "sent it", expected=f"'{mine}'",
+                        actual=show(other[0]) if other else "no line for that name",
+                        hint=SHARED_STATE_HINT + "; copy the address into the thread's context")
+        finally:
+            for client in clients:
+                client.sock.close()
 
 
 def test_server_log_lines_stay_whole(lab):

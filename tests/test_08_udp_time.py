@@ -261,6 +261,39 @@ def test_server_rejects_unknown_conversions(lab):
         expect_still_answers(lab, server)
 
 
+# Conversions that strftime() and printf() both know, with different meanings: to printf, %n
+# writes through a pointer, %p prints one, %d %x %a... read arguments that are not there.
+PRINTF_TRAPS = ["%p", "%n", "%%n", "%%p", "%d%e%u", "%x%X", "%a%A%c%C%F%g%G", "%S",
+                "%n%n%n%n%n%n%n%n%p%p%p%p%p%p%p%p"]
+# Not strftime() conversions at all: errors, whatever printf() would make of them.
+NOT_STRFTIME = [b"%s", b"%s" * 40, b"%99999999d", b"%.99999999f", b"%*d", b"%1$n", b"%lln",
+                b"%ls", b"%S%s%n%p%99999999s"]
+LOG_LINE = re.compile(r"^request from \S+: sent (\d+ bytes?|error: .*)$")
+
+
+def test_server_request_is_never_a_printf_format(lab):
+    """Steps 3-5: the request is a strftime() format, never printf()'s: %n, %p, %s and
+    %99999999d get their strftime meaning or an error reply, each request is logged on the
+    handout's line, and the server lives on."""
+    with lab.start_server(env=UTC) as server:
+        for fmt in PRINTF_TRAPS:
+            expect_time(lab, server, fmt, what=f"{fmt!r} means to strftime() what the handout "
+                        "says, whatever it means to printf()")
+        for bad in NOT_STRFTIME:
+            expect_error(lab, server, bad, f"the format {show(bad, 60)}")
+        expect_still_answers(lab, server)
+        lab.story.step("check the log: one line per request, as the handout shows it")
+        count = len(PRINTF_TRAPS) + len(NOT_STRFTIME) + 1
+        request_lines(lab, server, count)
+        lines = server.proc.stdout.lines()[1:]
+        odd = [line for line in lines if not LOG_LINE.match(line)]
+        expect(not odd, "every request should be logged as 'request from PEER: sent N bytes' "
+               "or 'request from PEER: sent error: ...', never with the client's bytes",
+               actual=show("\n".join(odd[:5]), 400),
+               hint="never pass bytes from the network to printf() as its format: "
+                    "printf(\"%s\", text) prints text, printf(text) obeys it")
+
+
 def test_server_replies_to_the_sender(lab):
     """Step 5: each reply goes to the address its request came from, which the server logs."""
     with lab.start_server(env=UTC) as server, UdpPeer() as a, UdpPeer() as b:

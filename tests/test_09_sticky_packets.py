@@ -728,6 +728,34 @@ def test_upload_refuses_file_names_with_paths(lab):
                       upload(lab, server, upload_bytes("good.txt", body)))
 
 
+def test_upload_refuses_a_nul_inside_a_json_string(lab):
+    """Steps 8-10: the rules hold for every character of a JSON string: a name or a sha256
+    with \\u0000 inside ("safe.txt\\u0000../../etc/passwd") is refused, and nothing is stored."""
+    server, updir = start_upload_server(lab)
+    body = b"should not be stored"
+    cases = [
+        ("a name with \\u0000 inside, then a path",
+         upload_bytes("safe.txt\0../../etc/passwd", body)),
+        ("a sha256 of 64 right digits, then \\u0000",
+         upload_bytes("nul.txt", body, sha256=sha256(body) + "\0")),
+        ("a sha256 of 64 right digits, then \\u0000 and more",
+         upload_bytes("nul.txt", body, sha256=sha256(body) + "\0 and more")),
+    ]
+    with server:
+        before = sorted(str(p) for p in lab.workdir.rglob("*"))
+        for what, data in cases:
+            lab.story.step(f"upload with {what}: {show(data, 160)}")
+            expect_refused(upload(lab, server, data), f"a header with {what}")
+            lab.expect_running(server.proc, f"after a header with {what}")
+        after = sorted(str(p) for p in lab.workdir.rglob("*"))
+        expect_equal(after, before, "no file should be created anywhere for these headers",
+                     hint="cJSON decodes \\u0000 into a NUL byte, and a C string ends there: "
+                          "check every character of the value, not only those before a NUL")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "safe.txt", body,
+                      upload(lab, server, upload_bytes("safe.txt", body)))
+
+
 def test_upload_short_body_leaves_no_file(lab):
     """Steps 8-10: the client closes after 500 of 1000 bytes: an error, and no file at all."""
     body = content(1000)

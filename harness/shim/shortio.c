@@ -64,3 +64,30 @@ ssize_t read(int fd, void *buf, size_t len)
 {
     return REAL(read)(fd, buf, cap_for(fd, len));
 }
+
+/* The lab programs are built with _FORTIFY_SOURCE (cmake/flags.cmake): where the compiler
+ * knows the size of the buffer, recv(), recvfrom() and read() become calls to glibc's
+ * __recv_chk(), __recvfrom_chk() and __read_chk(), which check len against that size and then
+ * read without going through the functions above. So those are capped too; a len over the
+ * buffer's size goes to glibc unchanged, which aborts the program as it would without us. */
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                       struct sockaddr *from, socklen_t *fromlen);
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    return REAL(__recv_chk)(fd, buf, len > buflen ? len : cap_for(fd, len), buflen, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                       struct sockaddr *from, socklen_t *fromlen)
+{
+    return REAL(__recvfrom_chk)(fd, buf, len > buflen ? len : cap_for(fd, len), buflen, flags,
+                                from, fromlen);
+}
+
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    return REAL(__read_chk)(fd, buf, len > buflen ? len : cap_for(fd, len), buflen);
+}

@@ -1,9 +1,9 @@
-/* Lab 02 server: send every client the same payload, then close the connection.
+/* Lab 02 server: send every client the same payload, then end the connection.
  *
  * The payload is a text (-m), N bytes of a known pattern (-n), or the bytes of a file (-f).
- * The server sends it and closes: closing is how the client learns that the payload is over,
- * because its recv() then returns 0. Clients are served one after another until SIGTERM or
- * Ctrl-C.
+ * The server sends it and ends its side of the connection: that is how the client learns that
+ * the payload is over, because its recv() then returns 0. Clients are served one after
+ * another until SIGTERM or Ctrl-C.
  *
  * The server is the easy half of this lab. The lesson is in the client: however the server
  * sends, the client's recv() returns whatever has arrived so far, at most a buffer full. */
@@ -17,12 +17,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
-    BACKLOG = 16,          /* connections the kernel may hold for us before we accept them */
-    CHUNK_SIZE = 65536,    /* the payload leaves in pieces of at most this many bytes */
-    SEND_PATIENCE_MS = 200 /* how long one send() may block before we look for a stop */
+    BACKLOG = 16,             /* connections the kernel may hold for us before we accept them */
+    CHUNK_SIZE = 65536,       /* the payload leaves in pieces of at most this many bytes */
+    SEND_PATIENCE_MS = 200,   /* how long one send() may block before we look for a stop */
+    DRAIN_PATIENCE_MS = 5000, /* how long we wait for a client to close after the payload */
+    DRAIN_LIMIT = 1 << 20     /* how many bytes of a client's request we read and discard */
 };
 
 /* -n: byte i of the pattern is PATTERN[i % 64]: lines of 63 characters and a newline, so
@@ -177,24 +180,88 @@ static void limit_send_wait(int conn)
         warn_errno("setsockopt SO_SNDTIMEO"); /* only a stop would be slower: go on */
 }
 
-/* Step 2: send the whole payload to one client, a chunk at a time. Returns true if every
- * byte was sent; otherwise says why (unless the server is stopping) and returns false. */
-static bool send_payload(int conn, const struct payload *payload, const char *peer)
+/* Step 2: send the whole payload to one client, a chunk at a time, counting the bytes in
+ * *sent. Returns true if every byte was handed to the kernel; otherwise says why (unless the
+ * server is stopping) and returns false. */
+static bool send_payload(int conn, const struct payload *payload, const char *peer,
+                         size_t *sent)
 {
     /* TODO step 2: send the whole payload to one client, a chunk at a time.
-     *  a. A char chunk[CHUNK_SIZE] and a count of the bytes sent so far, starting at 0.
-     *  b. Loop: fill_chunk(payload, sent, chunk, sizeof chunk) copies the next bytes of the
+     *  a. A char chunk[CHUNK_SIZE]; *sent counts the bytes sent so far, starting at 0.
+     *  b. Loop: fill_chunk(payload, *sent, chunk, sizeof chunk) copies the next bytes of the
      *     payload into chunk and returns how many (0: the payload is over; -1: the file could
      *     not be read: warn_errno("read %s", payload->path) and return false).
      *  c. send_all() the len bytes of the chunk (never strlen(chunk): a file may hold '\0').
-     *     If it fails, warn_errno("send to %s after %zu bytes", peer, sent) unless errno is
-     *     ECANCELED (the server is stopping), and return false. Add len to sent.
-     *  d. When the payload is over, print "sent N bytes to PEER" and return true. */
+     *     If it fails, warn_errno("send to %s after %zu bytes", peer, *sent) unless errno is
+     *     ECANCELED (the server is stopping), and return false. Add len to *sent.
+     *  d. When the payload is over, return true. (end_payload() says "sent", later.) */
     todo(2, "send_payload(%d, ..., \"%s\")", conn, peer);
 }
 
-/* Step 1: the connection loop. Each client gets the payload, then we close its socket: the
- * close is what tells the client the payload is over (its recv() returns 0). */
+/* Milliseconds on a clock that never jumps, for the drain's time limit. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After the payload: end our side of the connection without throwing any of it away.
+ *
+ * close() alone is not enough when the client sent us something (an HTTP client sends a
+ * request): closing a socket with unread bytes makes Linux answer with a reset (RST) instead
+ * of an ordinary end, and a reset also discards whatever of the payload is still waiting to
+ * leave. So: shutdown(SHUT_WR) first, which sends the end of the stream after the last byte
+ * while we can still read; then read and discard what the client sends until it closes its
+ * side (recv() returns 0), for at most DRAIN_PATIENCE_MS and DRAIN_LIMIT bytes; the caller
+ * then closes, with nothing unread.
+ *
+ * A client closes after reading our end of the stream, so only then do we know that it has
+ * everything, and only then do we say "sent". */
+static void end_payload(int conn, size_t sent, const char *peer)
+{
+    if (shutdown(conn, SHUT_WR) == -1) {
+        warn_errno("send to %s after %zu bytes", peer, sent);
+        return;
+    }
+    char scrap[4096];
+    size_t drained = 0;
+    long long give_up = now_ms() + DRAIN_PATIENCE_MS;
+    while (drained < DRAIN_LIMIT) {
+        long long left = give_up - now_ms();
+        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == 0)
+            return; /* SIGTERM or SIGINT: the server is stopping */
+        if (ready == -2)
+            break; /* patience is over */
+        if (ready == -1) {
+            warn_errno("poll");
+            return;
+        }
+        ssize_t got = recv(conn, scrap, sizeof scrap, 0);
+        if (got == 0) {
+            printf("sent %zu bytes to %s\n", sent, peer);
+            return;
+        }
+        if (got == -1 && errno != EINTR) {
+            warn_errno("%s may not have all %zu bytes", peer, sent); /* a reset, usually */
+            return;
+        }
+        if (got > 0)
+            drained += (size_t)got;
+    }
+    /* After a timeout, all the client sent has been read, so our close() is an ordinary end,
+     * not a reset. (A client that sends more than DRAIN_LIMIT may get a reset: its doing.) */
+    if (drained >= DRAIN_LIMIT)
+        warn("%s sent more than %d bytes after the payload; closing", peer, DRAIN_LIMIT);
+    else
+        warn("%s did not close within %d s of the end of the payload; closing", peer,
+             DRAIN_PATIENCE_MS / 1000);
+}
+
+/* Step 1: the connection loop. Each client gets the payload, then the end of the stream
+ * (end_payload()), which is what tells the client the payload is over (its recv() returns 0).
+ * Then we close its socket, whatever happened: every accepted socket is closed. */
 static void serve(int listener, const struct payload *payload)
 {
     /* TODO step 1: the connection loop, until a stop is requested (as in lab 01).
@@ -203,8 +270,10 @@ static void serve(int listener, const struct payload *payload)
      *  b. accept() the client into a struct sockaddr_storage. ECONNABORTED and EINTR: the
      *     client gave up; continue. Any other error: die_errno("accept").
      *  c. Print "connection from PEER" (addr_to_text()), call limit_send_wait(conn), send the
-     *     payload with send_payload() (step 2), then close() the connection: the close is
-     *     what tells the client that the payload is over. */
+     *     payload with send_payload() (step 2), and if it was all sent, call end_payload(),
+     *     which ends the stream (the client's recv() then returns 0) without losing its tail.
+     *  d. Then close() the connection, however the sending went: every socket accept()
+     *     returns must be closed, or the server runs out of descriptors. */
     todo(1, "serve(%d, ...)", listener);
 }
 

@@ -169,16 +169,43 @@ static bool is_json_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* cJSON hands every string over as a C string, which ends at its first NUL. But a JSON
+ * string may hold a NUL (written \u0000, or as a raw zero byte), and then whatever follows it
+ * is invisible to strlen() and to every check that reads a C string: a name
+ * "safe.txt\u0000../../etc/passwd" would be checked, and stored, as "safe.txt". No field of
+ * ours may hold a NUL, so in the copy that cJSON parses each NUL a string could decode to
+ * becomes the character 0x01 instead: the same length, every other character the same, and
+ * one that the name and checksum checks refuse, so they judge every character of the value.
+ * An escape is skipped as a whole: \\u0000 is a backslash and the text "u0000", not a NUL. */
+static void make_nuls_visible(char *json, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '\0') {
+            json[i] = '\x01';
+        } else if (json[i] == '\\' && i + 1 < len) {
+            if (json[i + 1] == 'u' && i + 5 < len && memcmp(json + i + 2, "0000", 4) == 0)
+                json[i + 5] = '1'; /* \u0000 becomes \u0001 */
+            i++; /* the escaped character never starts another escape */
+        }
+    }
+}
+
 const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
 {
+    char *text = malloc(len > 0 ? len : 1);
+    if (text == NULL)
+        return "the server is out of memory";
+    memcpy(text, json, len);
+    make_nuls_visible(text, len);
+
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-    if (root == NULL)
-        return "the header is not JSON";
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     const char *problem = NULL;
+    if (root == NULL)
+        problem = "the header is not JSON";
     /* Only white space may follow the JSON value: anything else means the sender and we
      * disagree about where the header ends. */
-    for (const char *c = end; problem == NULL && c < json + len; c++)
+    for (const char *c = end; problem == NULL && c < text + len; c++)
         if (!is_json_space(*c))
             problem = "the header has bytes after its JSON value";
     if (problem == NULL && !cJSON_IsObject(root))
@@ -186,6 +213,7 @@ const char *upload_header_parse(const char *json, size_t len, struct upload_head
     if (problem == NULL)
         problem = header_fields(root, header);
     cJSON_Delete(root);
+    free(text);
     return problem;
 }
 

@@ -1,9 +1,9 @@
-/* Lab 02 server: send every client the same payload, then close the connection.
+/* Lab 02 server: send every client the same payload, then end the connection.
  *
  * The payload is a text (-m), N bytes of a known pattern (-n), or the bytes of a file (-f).
- * The server sends it and closes: closing is how the client learns that the payload is over,
- * because its recv() then returns 0. Clients are served one after another until SIGTERM or
- * Ctrl-C.
+ * The server sends it and ends its side of the connection: that is how the client learns that
+ * the payload is over, because its recv() then returns 0. Clients are served one after
+ * another until SIGTERM or Ctrl-C.
  *
  * The server is the easy half of this lab. The lesson is in the client: however the server
  * sends, the client's recv() returns whatever has arrived so far, at most a buffer full. */
@@ -17,12 +17,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
-    BACKLOG = 16,          /* connections the kernel may hold for us before we accept them */
-    CHUNK_SIZE = 65536,    /* the payload leaves in pieces of at most this many bytes */
-    SEND_PATIENCE_MS = 200 /* how long one send() may block before we look for a stop */
+    BACKLOG = 16,             /* connections the kernel may hold for us before we accept them */
+    CHUNK_SIZE = 65536,       /* the payload leaves in pieces of at most this many bytes */
+    SEND_PATIENCE_MS = 200,   /* how long one send() may block before we look for a stop */
+    DRAIN_PATIENCE_MS = 5000, /* how long we wait for a client to close after the payload */
+    DRAIN_LIMIT = 1 << 20     /* how many bytes of a client's request we read and discard */
 };
 
 /* -n: byte i of the pattern is PATTERN[i % 64]: lines of 63 characters and a newline, so
@@ -177,33 +180,95 @@ static void limit_send_wait(int conn)
         warn_errno("setsockopt SO_SNDTIMEO"); /* only a stop would be slower: go on */
 }
 
-/* Step 2: send the whole payload to one client, a chunk at a time. Returns true if every
- * byte was sent; otherwise says why (unless the server is stopping) and returns false. */
-static bool send_payload(int conn, const struct payload *payload, const char *peer)
+/* Step 2: send the whole payload to one client, a chunk at a time, counting the bytes in
+ * *sent. Returns true if every byte was handed to the kernel; otherwise says why (unless the
+ * server is stopping) and returns false. */
+static bool send_payload(int conn, const struct payload *payload, const char *peer,
+                         size_t *sent)
 {
     char chunk[CHUNK_SIZE];
-    size_t sent = 0;
+    *sent = 0;
     for (;;) {
-        ssize_t len = fill_chunk(payload, sent, chunk, sizeof chunk);
+        ssize_t len = fill_chunk(payload, *sent, chunk, sizeof chunk);
         if (len == -1) {
             warn_errno("read %s", payload->path);
             return false;
         }
-        if (len == 0) {
-            printf("sent %zu bytes to %s\n", sent, peer);
+        if (len == 0)
             return true;
-        }
         if (send_all(conn, chunk, (size_t)len) == -1) {
             if (errno != ECANCELED)
-                warn_errno("send to %s after %zu bytes", peer, sent);
+                warn_errno("send to %s after %zu bytes", peer, *sent);
             return false;
         }
-        sent += (size_t)len;
+        *sent += (size_t)len;
     }
 }
 
-/* Step 1: the connection loop. Each client gets the payload, then we close its socket: the
- * close is what tells the client the payload is over (its recv() returns 0). */
+/* Milliseconds on a clock that never jumps, for the drain's time limit. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After the payload: end our side of the connection without throwing any of it away.
+ *
+ * close() alone is not enough when the client sent us something (an HTTP client sends a
+ * request): closing a socket with unread bytes makes Linux answer with a reset (RST) instead
+ * of an ordinary end, and a reset also discards whatever of the payload is still waiting to
+ * leave. So: shutdown(SHUT_WR) first, which sends the end of the stream after the last byte
+ * while we can still read; then read and discard what the client sends until it closes its
+ * side (recv() returns 0), for at most DRAIN_PATIENCE_MS and DRAIN_LIMIT bytes; the caller
+ * then closes, with nothing unread.
+ *
+ * A client closes after reading our end of the stream, so only then do we know that it has
+ * everything, and only then do we say "sent". */
+static void end_payload(int conn, size_t sent, const char *peer)
+{
+    if (shutdown(conn, SHUT_WR) == -1) {
+        warn_errno("send to %s after %zu bytes", peer, sent);
+        return;
+    }
+    char scrap[4096];
+    size_t drained = 0;
+    long long give_up = now_ms() + DRAIN_PATIENCE_MS;
+    while (drained < DRAIN_LIMIT) {
+        long long left = give_up - now_ms();
+        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == 0)
+            return; /* SIGTERM or SIGINT: the server is stopping */
+        if (ready == -2)
+            break; /* patience is over */
+        if (ready == -1) {
+            warn_errno("poll");
+            return;
+        }
+        ssize_t got = recv(conn, scrap, sizeof scrap, 0);
+        if (got == 0) {
+            printf("sent %zu bytes to %s\n", sent, peer);
+            return;
+        }
+        if (got == -1 && errno != EINTR) {
+            warn_errno("%s may not have all %zu bytes", peer, sent); /* a reset, usually */
+            return;
+        }
+        if (got > 0)
+            drained += (size_t)got;
+    }
+    /* After a timeout, all the client sent has been read, so our close() is an ordinary end,
+     * not a reset. (A client that sends more than DRAIN_LIMIT may get a reset: its doing.) */
+    if (drained >= DRAIN_LIMIT)
+        warn("%s sent more than %d bytes after the payload; closing", peer, DRAIN_LIMIT);
+    else
+        warn("%s did not close within %d s of the end of the payload; closing", peer,
+             DRAIN_PATIENCE_MS / 1000);
+}
+
+/* Step 1: the connection loop. Each client gets the payload, then the end of the stream
+ * (end_payload()), which is what tells the client the payload is over (its recv() returns 0).
+ * Then we close its socket, whatever happened: every accepted socket is closed. */
 static void serve(int listener, const struct payload *payload)
 {
     for (;;) {
@@ -224,7 +289,9 @@ static void serve(int listener, const struct payload *payload)
         addr_to_text((struct sockaddr *)&peer, peer_len, peer_text);
         printf("connection from %s\n", peer_text);
         limit_send_wait(conn);
-        send_payload(conn, payload, peer_text);
+        size_t sent;
+        if (send_payload(conn, payload, peer_text, &sent))
+            end_payload(conn, sent, peer_text);
         close(conn);
     }
 }
