@@ -21,12 +21,6 @@ LABS = sorted(p.name for p in (ROOT / "labs").iterdir() if re.match(r"^\d\d-", p
 # a check) that does not exist yet. Remove a name once its patch has landed.
 PENDING = {
     "03-tcp-echo/server-single-send",
-    "02-recv-buffer/server-closes-with-unread-request",
-    "02-recv-buffer/server-leaks-fd-on-early-leaver",
-    "04-tcp-iterative/reply-buffer-misses-prefix",
-    "09-sticky-packets/nul-inside-json-string",
-    "08-udp-time/server-request-as-printf-format",
-    "05-tcp-threaded/shared-input-buffer",
 }
 
 
