@@ -78,4 +78,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
   add_test(NAME grading COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_grading.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(grading PROPERTIES LABELS "selftest;grading" TIMEOUT 900)
+  # A corpus of hostile submissions against the sandbox (tests/selftest/hostile/).
+  add_test(NAME sandbox COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_sandbox.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(sandbox PROPERTIES LABELS "selftest;grading;sandbox" TIMEOUT 900)
 endif()

@@ -32,12 +32,15 @@ cmake --build build --target socklab_common socklab_shortio
 
 RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
-# Gradescope runs this for every submission. results.json is written whatever happens.
+# Gradescope runs this for every submission. The grader writes results.json itself, from its
+# own results (the submission is graded in a sandbox and never sees this folder); if the
+# grader itself fails, this script writes a zero score that says so. Nothing else counts.
 cd /autograder/source/socklab
 mkdir -p /autograder/results
+rm -f /autograder/results/results.json
 /usr/bin/python3 -m harness gradescope /autograder/submission /autograder/results/results.json \\
-    --tests-dir hidden-tests --build-dir /tmp/socklab-build ||
-  [ -s /autograder/results/results.json ] ||
+    --tests-dir hidden-tests --build-dir build
+[ -s /autograder/results/results.json ] ||
   echo '{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}' \\
     > /autograder/results/results.json
 """

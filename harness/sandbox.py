@@ -26,6 +26,7 @@ and file permissions ("user" mode); grading your own labs/ or the solutions uses
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import shlex
@@ -160,7 +161,8 @@ def system_view(tmp_size: int) -> list[str]:
     for name in ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    return args + ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size), "--tmpfs", "/tmp"]
+    return args + ["--proc", "/proc", "--dev", "/dev",
+                   "--perms", "1777", "--size", str(tmp_size), "--tmpfs", "/tmp"]
 
 
 def traversable_parents(paths: list[str]) -> list[str]:
@@ -342,11 +344,10 @@ class Cgroup:
 
 # -- the submission's files ------------------------------------------------------------------
 
-def snapshot(tree: Path, dest: Path) -> str:
+def snapshot(tree: Path, dest: Optional[Path] = None) -> str:
     """Copies the submission's regular files (never a link, never a device) into dest, within
     a size and count limit, and returns the SHA-256 of what was copied: the grade is of these
-    bytes, whatever happens to the tree afterwards."""
-    import hashlib
+    bytes, whatever happens to the tree afterwards. Without dest: the digest alone."""
     if not tree.is_dir():
         raise SandboxError(f"{tree}: not a folder")
     digest = hashlib.sha256()
@@ -365,9 +366,10 @@ def snapshot(tree: Path, dest: Path) -> str:
                 raise SandboxError(f"{tree}: more than {SNAPSHOT_MAX_FILES} files or "
                                    f"{SNAPSHOT_MAX_BYTES // MiB} MiB")
             data = src.read_bytes()
-            target = dest / rel_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            if dest is not None:
+                target = dest / rel_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
             digest.update(f"{rel_dir / name}\0{len(data)}\0".encode())
             digest.update(data)
     return digest.hexdigest()

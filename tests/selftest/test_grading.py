@@ -1,10 +1,10 @@
 """Grading for instructors: scores, reports, batch grading, packages.
 
 One batch of lab 01 submissions, made from this repository, is graded once for the module:
-the solutions, the skeletons, a mutant, one that does not compile, one that loops forever,
-one that fills the disk, and (where a cgroup can contain it) one that forks without end. The
-two that never end by themselves (erin, eve) sort last, so the others are graded before they
-start and the two use up their time limit side by side.
+the solutions, the skeletons, a mutant, one that does not compile, and one that loops forever
+(erin, last in name order, so that the others are graded before it uses up its time limit).
+What a hostile submission does to the grader - fork bombs, memory hogs, disk fillers,
+attacks on the reports - is tests/selftest/test_sandbox.py's.
 """
 import csv
 import json
@@ -16,8 +16,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from harness import limits
 
 from .support import ROOT
 
@@ -61,28 +59,15 @@ def batch_run(tmp_path_factory):
     make_submission(root, "erin", solutions,  # an endless loop before it ever listens
                     lambda d: replace_in(d / "server.c", "    stop_on_signals();\n",
                                          "    stop_on_signals();\n    for (volatile int i = 0;; i++)\n        ;\n"))
-    make_submission(root, "dora", solutions,  # writes without end at its first client
-                    lambda d: replace_in(d / "server.c", "        greet(conn, peer_text);\n",
-                                         "        FILE *f = fopen(\"junk\", \"w\");\n"
-                                         "        for (;;)\n            fputs(peer_text, f);\n"
-                                         "        greet(conn, peer_text);\n"))
-    bomb = limits.ProcessCap("probe-selftest", 8)
-    contained = bomb.available
-    bomb.remove()
-    if contained:
-        make_submission(root, "eve", solutions,  # children that fork, forever
-                        lambda d: replace_in(d / "server.c", "    stop_on_signals();\n",
-                                             "    stop_on_signals();\n    for (;;)\n"
-                                             "        if (fork() == 0)\n            pause();\n"))
     out = tmp_path_factory.mktemp("grades")
     done = subprocess.run([sys.executable, "-m", "harness", "batch", str(root), LAB,
-                           "--out", str(out), "--jobs", "2", "--timeout", "20",
+                           "--out", str(out), "--jobs", "2", "--timeout", "10",
                            "--limit-fsize", "8M"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(out / "grades.csv") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    return out, rows, contained
+    return out, rows
 
 
 def results(out: Path, student: str) -> dict:
@@ -94,25 +79,25 @@ def full_marks(out: Path) -> float:
 
 
 def test_solutions_get_full_marks(batch_run):
-    out, rows, _ = batch_run
+    out, rows = batch_run
     assert full_marks(out) > 0
     assert float(rows["alice"][LAB]) == full_marks(out), results(out, "alice")["output"]
 
 
 def test_skeleton_scores_zero(batch_run):
-    out, rows, _ = batch_run
+    out, rows = batch_run
     assert float(rows["bob"][LAB]) == 0
 
 
 def test_mutant_loses_points_but_not_all(batch_run):
-    out, rows, _ = batch_run
+    out, rows = batch_run
     assert 0 < float(rows["carol"][LAB]) < full_marks(out)
     failed = [t["name"] for t in results(out, "carol")["tests"] if t["status"] == "failed"]
     assert any("connection loop" in name for name in failed), failed
 
 
 def test_compile_error_scores_zero_with_the_compilers_output(batch_run):
-    out, rows, _ = batch_run
+    out, rows = batch_run
     assert float(rows["dave"][LAB]) == 0
     compile_entry = [t for t in results(out, "dave")["tests"] if t["name"].endswith("compile")]
     assert compile_entry and "oops" in compile_entry[0]["output"]
@@ -120,21 +105,11 @@ def test_compile_error_scores_zero_with_the_compilers_output(batch_run):
     assert checks and all("does not compile" in t["output"] for t in checks)
 
 
-def test_endless_loop_and_disk_filler_cost_only_their_own_points(batch_run):
-    out, rows, _ = batch_run
+def test_endless_loop_costs_only_its_own_points(batch_run):
+    out, rows = batch_run
     assert float(rows["erin"][LAB]) < full_marks(out)
-    assert float(rows["dora"][LAB]) < full_marks(out)
-    junk = list((out / "students" / "dora").rglob("junk"))
-    assert all(p.stat().st_size <= 8 << 20 for p in junk), "the file size limit did not hold"
-    # alice and the others were graded alongside them, and lost nothing
-    assert float(rows["alice"][LAB]) == full_marks(out)
-
-
-def test_process_bomb_is_contained(batch_run):
-    out, rows, contained = batch_run
-    if not contained:
-        pytest.skip("no cgroup can be made here; RLIMIT_NPROC is the only process limit")
-    assert float(rows["eve"][LAB]) < full_marks(out)
+    assert rows["erin"]["note"] == "stopped: time limit"
+    # alice and the others were graded alongside it, and lost nothing
     assert float(rows["alice"][LAB]) == full_marks(out)
 
 
@@ -165,7 +140,7 @@ def validate(value, schema: dict, where: str = "results") -> None:
 
 
 def test_every_results_json_follows_the_documented_schema(batch_run):
-    out, rows, _ = batch_run
+    out, rows = batch_run
     schema = schema_from_docs()
     for student in rows:
         validate(results(out, student), schema, f"{student}/results.json")

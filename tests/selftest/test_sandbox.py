@@ -259,7 +259,7 @@ def test_program_environment_is_the_documented_minimum(batch):
     text = feedback(batch, "environment")
     names = set(re.findall(r"hostile: env (\w+)", text))
     assert names and names <= {*sandbox.BASE_ENV, *sandbox.TEST_ENV}, names
-    assert set(re.findall(r"hostile: interface *(\S+)", text)) == {"lo"}
+    assert set(re.findall(r"hostile: interface *(\w+)", text)) == {"lo"}
 
 
 def test_processes_memory_and_disk_are_capped_in_total(batch):
