@@ -2,7 +2,8 @@
 # .c file of the same name in that folder), plus what some labs need beyond the basics:
 #   SOURCES   more .c files of the lab, linked into every program of the lab
 #   LIBS      libraries to link (threads, cJSON, libcrypto)
-#   SHORT_IO  the lab's tests also run under the short-I/O shim (CTest: labNN-shortio)
+#   SHORT_IO  CTest also runs all of the lab's tests under the short-I/O shim (labNN-shortio);
+#             the graded partial-I/O checks are the tests marked @pytest.mark.short_io
 # A lab whose folder does not exist yet is skipped.
 find_package(Threads REQUIRED)
 socklab_lab(01-tcp-basic PROGRAMS server client)

@@ -9,7 +9,8 @@ add_library(socklab_common STATIC common/cli.c common/addr.c common/stop.c)
 target_include_directories(socklab_common PUBLIC common)
 target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS} ${SOCKLAB_HARDENING})
 
-# The harness's short-I/O shim (harness/shim/shortio.c): LD_PRELOADed by --short-io N.
+# The harness's short-I/O shim (harness/shim/shortio.c): LD_PRELOADed by --short-io SPEC and
+# by the partial-I/O checks (@pytest.mark.short_io).
 add_library(socklab_shortio SHARED harness/shim/shortio.c)
 target_compile_options(socklab_shortio PRIVATE ${SOCKLAB_WARNINGS} -Wno-missing-prototypes)
 target_link_libraries(socklab_shortio PRIVATE ${CMAKE_DL_LIBS})
@@ -44,6 +45,8 @@ function(socklab_build_lab impl lab dir)
   string(MAKE_C_IDENTIFIER "${impl}" id)
   set(lab_target ${id}-${lab})
   add_custom_target(${lab_target})
+  # The shim comes with every lab's build: the partial-I/O checks run a lab's programs under it.
+  add_dependencies(${lab_target} socklab_shortio)
   set(entries "")
   foreach(prog IN LISTS programs)
     if(prog IN_LIST B_REUSE)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -24,6 +25,7 @@ from .peers import Address
 from .process import Proc, describe_status
 from .programs import ROOT, LabBuild
 from .sandbox import BASE_ENV, Walls, give_to
+from .shortio import ShortIO
 from .story import Story
 from .timing import Deadline
 
@@ -38,7 +40,7 @@ class Settings:
     build_dir: Path
     impl: str
     valgrind: bool
-    short_io: Optional[int] = None  # cap every stream send/recv at this many bytes
+    short_io: Optional[ShortIO] = None  # cut stream sends/recvs short (harness/shortio.py)
     limits: Optional[Limits] = None  # rlimits on every program (grading)
     build_error: Optional[str] = None  # the lab did not compile: every test says so
     walls: Walls = field(default_factory=Walls)  # the sandbox every program runs in (mode "none": no walls)
@@ -161,12 +163,22 @@ class Lab:
         proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd, info_fd=info)
         if self.settings.valgrind:
             proc.valgrind_log = log
-        self.story.started(proc)
+        self.story.started(proc, repro=self._repro(proc))
         return proc
+
+    def _repro(self, proc: Proc) -> str:
+        """The command that reproduces proc by hand, with the short-I/O setting it ran under."""
+        if not self.settings.short_io:
+            return proc.command_line()
+        return (f"SOCKLAB_SHORT_IO={self.settings.short_io} "
+                f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {proc.command_line()}")
 
     def _short_io_env(self) -> dict:
         if not self.settings.short_io:
             return {}
+        if not self.build.shortio.exists():  # else the loader says so on stderr, and cuts nothing
+            raise CheckFailure(f"{self.build.shortio} does not exist: the short-I/O shim is not "
+                               "built", hint="cmake --build build --target socklab_shortio")
         return {"LD_PRELOAD": str(self.build.shortio), "SOCKLAB_SHORT_IO": str(self.settings.short_io),
                 # an ASan build wants its runtime first; the shim has no sanitizer of its own
                 "ASAN_OPTIONS": "verify_asan_link_order=0"}

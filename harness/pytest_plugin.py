@@ -4,16 +4,22 @@ Options:
   --impl labs|solutions|mutant/LAB/NAME|PATH   the implementation to test (default labs)
   --build-dir DIR    the CMake build (default ./build, or $SOCKLAB_BUILD_DIR)
   --valgrind         run every program under memcheck and judge its report
-  --short-io N       every send/recv on a stream socket moves at most N bytes (LD_PRELOAD shim)
+  --short-io SPEC    every check runs with its stream sends/recvs cut short (LD_PRELOAD shim):
+                     N, or send=N,recv=M,seed=S (harness/shortio.py)
   --lab LAB          for the harness's own tests: only this lab (repeatable)
   --results FILE     write every check's outcome and message as JSON (for grading)
   --limits           rlimits on every program (CPU, memory, file size, processes)
   --limit-fsize SIZE the largest file a program may write under --limits (e.g. 256M)
   --build-error-file FILE   the lab did not compile: every test fails with this output
   --sandbox FILE     run every program behind the walls described in FILE (harness/sandbox.py)
+
+A check marked @pytest.mark.short_io(SPEC) also runs as a check of its own, test_x[short-io],
+whose programs run under the shim with SPEC: the partial-I/O version, graded like any other
+(left out under --short-io, where every check runs that way).
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -28,6 +34,7 @@ from .lab import Lab, Settings
 from .limits import Limits, parse_size
 from .process import kill_all
 from .sandbox import Walls
+from .shortio import ShortIO
 from .story import Story
 
 STORY = pytest.StashKey[Story]()
@@ -41,8 +48,8 @@ def pytest_addoption(parser):
                     help="labs (default), solutions, mutant/LAB/NAME, or a submission tree")
     group.addoption("--build-dir", default=None, help="the CMake build directory")
     group.addoption("--valgrind", action="store_true", help="run every program under memcheck")
-    group.addoption("--short-io", type=int, default=None, metavar="N",
-                    help="cap each stream send/recv at N bytes (partial sends, short reads)")
+    group.addoption("--short-io", type=ShortIO.parse, default=None, metavar="SPEC",
+                    help="cut each stream send/recv short: N, or send=N,recv=M,seed=S")
     group.addoption("--lab", action="append", default=[], help="harness self-tests: this lab")
     group.addoption("--results", default=None, help="write every check's outcome here (JSON)")
     group.addoption("--limits", action="store_true", help="rlimits on every program")
@@ -54,7 +61,35 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what the check is worth (default 1)")
+    config.addinivalue_line("markers", "short_io(spec): also run the check as test[short-io], "
+                            "its programs under the short-I/O shim with spec")
     config.stash[RESULTS] = {}
+
+
+# -- the partial-I/O versions: a copy of each marked check, under the short-I/O shim -----------
+SHORT_IO_COPY = pytest.StashKey[ShortIO]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    outcome = yield
+    items = outcome.get_result()
+    if not isinstance(items, list) or collector.config.getoption("--short-io"):
+        return
+    copies = []
+    for item in items:
+        marker = item.get_closest_marker("short_io") if isinstance(item, pytest.Function) else None
+        if marker is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        ids = f"{callspec.id}-short-io" if callspec else "short-io"
+        copy = pytest.Function.from_parent(
+            collector, name=f"{item.originalname}[{ids}]", callspec=callspec,
+            fixtureinfo=item._fixtureinfo, keywords={ids: True}, originalname=item.originalname)
+        copy.stash[SHORT_IO_COPY] = ShortIO.parse(marker.args[0])
+        copies.append(copy)
+    if copies:
+        outcome.force_result(items + copies)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -136,6 +171,10 @@ def lab(request, settings, builds, story, tmp_path) -> Lab:
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__} must set LAB = 'NN-name'")
     build, error = builds.get(name)
+    short_io = request.node.stash.get(SHORT_IO_COPY, None)
+    if short_io is not None:  # the partial-I/O version of a check
+        settings = dataclasses.replace(settings, short_io=short_io)
+        story.note = f"this is the partial-I/O version of the check: {short_io.describe()}"
     return Lab(name, build, error, settings, story, tmp_path)
 
 
@@ -169,13 +208,17 @@ RESULTS = pytest.StashKey[dict]()
 def _record(item, report) -> None:
     results = item.config.stash[RESULTS]
     marker = item.get_closest_marker("points")
+    doc = ((item.function.__doc__ or "").strip().splitlines() or [""])[0]
+    short_io = item.stash.get(SHORT_IO_COPY, None)
+    if short_io is not None:
+        doc = f"{doc} Partial-I/O version: {short_io.describe()}."
     entry = results.setdefault(item.nodeid, {
         "name": item.nodeid.split("::", 1)[-1],
         "module": item.module.__name__ if item.module else "",
         "path": str(item.path),
         "lab": getattr(item.module, "LAB", None),
         "points": marker.args[0] if marker else DEFAULT_POINTS,
-        "doc": ((item.function.__doc__ or "").strip().splitlines() or [""])[0],
+        "doc": doc,
         "outcome": "passed", "message": "", "duration": 0.0,
     })
     entry["duration"] += report.duration

@@ -29,6 +29,7 @@ class Story:
         self.steps: list[str] = []
         self.procs: list["Proc"] = []
         self.repro: list[str] = []
+        self.note = ""  # said under the first line, e.g. that programs ran under the shim
 
     def step(self, text: str) -> None:
         """Marks the start of the next step of the test."""
@@ -52,6 +53,8 @@ class Story:
         out = []
         where = f"step {len(self.steps)} failed: {self.steps[-1]}" if self.steps else "failed"
         out.append(where)
+        if self.note:
+            out.append(self.note)
         out += [f"TODO: {todo}" for todo in dict.fromkeys(self.todos())]
         if isinstance(error, CheckFailure):
             out.append(error.render())

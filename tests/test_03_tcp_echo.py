@@ -102,6 +102,7 @@ def echo_bulk(lab, sock, data: bytes, deadline) -> peers.Received:
 
 # -- the server ----------------------------------------------------------------------------
 
+@pytest.mark.short_io("send=3,seed=30")
 def test_server_echoes_in_uppercase(lab):
     """Step 1-3: what a client sends comes back with a-z in uppercase."""
     with lab.start_server() as server:
@@ -115,6 +116,7 @@ def test_server_echoes_in_uppercase(lab):
         expect_clean_end(lab, server, "once the client has closed", echoed=16)
 
 
+@pytest.mark.short_io("send=3,seed=31")
 def test_server_answers_many_messages_on_one_connection(lab):
     """Step 1: the communication loop answers message after message on one connection."""
     with lab.start_server() as server:
@@ -150,6 +152,7 @@ def test_server_leaves_other_bytes_unchanged(lab):
         expect_clean_end(lab, server, "once the client has closed", echoed=len(data))
 
 
+@pytest.mark.short_io("send=1000,seed=32")
 def test_server_echoes_1_mib_whole(lab):
     """Step 3: 1 MiB sent in one write comes back whole and uppercased."""
     data = random.Random(3).randbytes(1 << 20)
@@ -255,14 +258,14 @@ def test_server_command_line(lab):
 class EchoPeer(peers.PeerServer):
     """A Python echo server for testing the client: records every byte it receives, and
     answers in uppercase, `piece` bytes per write with `gap` seconds between writes (None:
-    all at once). With cut_after=N it sends only the first N bytes of its first reply and
-    closes the connection."""
+    all at once). With cut_after=N it waits for the first `whole` bytes (a line may come in
+    pieces), sends only the first N bytes of their reply and closes the connection."""
 
     def __init__(self, piece: int | None = None, gap: float = 0.0,
-                 cut_after: int | None = None, host: str = "127.0.0.1"):
+                 cut_after: int | None = None, whole: int = 0, host: str = "127.0.0.1"):
         self.received = b""
         self.ended = None  # how the client's stream ended: "eof", "reset", "timeout"
-        self.piece, self.gap, self.cut_after = piece, gap, cut_after
+        self.piece, self.gap, self.cut_after, self.whole = piece, gap, cut_after, whole
         super().__init__(self._echo, host=host)
 
     def _echo(self, conn: socket.socket, peer) -> None:
@@ -283,7 +286,9 @@ class EchoPeer(peers.PeerServer):
             self.received += chunk
             reply = chunk.upper()
             if self.cut_after is not None:
-                peers.send_all(conn, reply[:self.cut_after], deadline)
+                if len(self.received) < self.whole:
+                    continue
+                peers.send_all(conn, self.received.upper()[:self.cut_after], deadline)
                 self.ended = "cut"
                 return
             peers.send_in_pieces(conn, reply, self.piece or len(reply), self.gap, deadline)
@@ -305,6 +310,7 @@ def expect_client_output(result, expected: str, hint: str | None = None) -> None
            expected=show(expected), actual=show(result.stdout), hint=hint)
 
 
+@pytest.mark.short_io("send=2,recv=2,seed=33")
 def test_client_prints_each_reply(lab):
     """Step 4-6: each line goes out without its newline; each reply is printed on a line."""
     with EchoPeer() as peer:
@@ -360,7 +366,7 @@ def test_client_quits_on_exit(lab):
 
 def test_client_reports_a_server_that_closes_early(lab):
     """Step 6: the server sends 3 bytes of a 5-byte reply and closes: exit 1, say so."""
-    with EchoPeer(cut_after=3) as peer:
+    with EchoPeer(cut_after=3, whole=5) as peer:
         result = run_client(lab, peer, b"hello\n")
     result.expect_status(1, "a runtime failure: the reply is incomplete")
     # The handout fixes the form (`program: what failed: reason`), not the words: any
@@ -385,6 +391,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.short_io("send=3,recv=5,seed=34")
 def test_client_and_server_scripted_session(lab):
     """The two programs together: a scripted session, then both end with status 0."""
     script = (b"hello, world\n\nSocket programming 101\nmixed CaSe: abc-XYZ_123!\nexit\n"

@@ -1,4 +1,5 @@
 """The harness's own tests: what every lab's tests rely on."""
+import json
 import os
 import signal
 import subprocess
@@ -173,3 +174,94 @@ def lab_solutions(builds, settings, story, tmp_path):
     if error:
         pytest.skip(f"no lab 01 solution to test with: {error}")
     return Lab("01-tcp-basic", build, None, solutions, story, tmp_path)
+
+
+# -- short I/O -------------------------------------------------------------------------------
+
+def test_short_io_spec_is_parsed_and_given_back_unchanged():
+    from harness.shortio import ShortIO
+    assert ShortIO.parse("7") == ShortIO(7, 7) and str(ShortIO.parse("7")) == "7"
+    spec = ShortIO.parse("send=3,recv=4096,seed=12")
+    assert (spec.send, spec.recv, spec.seed) == (3, 4096, 12)
+    assert str(spec) == "send=3,recv=4096,seed=12" and not spec.recv_fixed
+    assert str(ShortIO.parse("seed=5,send=2")) == "send=2,seed=5"
+    for bad in ["0", "send=", "send=3,send=4", "size=3", "seed=1", "7,recv=3"]:
+        with pytest.raises(Exception, match="short-I/O spec"):
+            ShortIO.parse(bad)
+
+
+SHIM_PROBE = """\
+import os, socket
+def ok(f):
+    try:
+        return f()
+    except BlockingIOError:  # nothing left to read
+        return -1
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+d, e = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+b.setblocking(False)
+iov = [b"hello, ", b"world!!!!"]
+out = [a.send(b"x" * 100), a.sendmsg(iov), os.writev(a.fileno(), iov), os.write(a.fileno(), b"y" * 50)]
+buf1, buf2 = bytearray(100), bytearray(100)
+out += [ok(lambda: b.recv_into(buf1)), ok(lambda: b.recvmsg_into([buf1, buf2])[0]),
+        ok(lambda: os.readv(b.fileno(), [buf1, buf2])), ok(lambda: len(os.read(b.fileno(), 100)))]
+out += [d.send(b"z" * 100), len(e.recv(200))]
+print(out, iov)
+"""
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("", [100, 16, 16, 50, 100, 82, -1, -1, 100, 100]),  # nothing cut (-1: nothing left)
+    ("send=3,recv=5", [3, 3, 3, 3, 5, 5, 2, -1, 100, 100]),  # datagrams are never cut
+    ("recv=4", [100, 16, 16, 50, 4, 4, 4, 4, 100, 100]),
+])
+def test_shim_cuts_sends_and_recvs_apart_on_stream_sockets_only(build_dir, spec, expected):
+    """Python's socket calls go through libc, so the shim sees send, sendmsg, writev, write,
+    recv, recvmsg, readv and read; the caller's iovecs are never changed."""
+    shim = build_dir / "libsocklab_shortio.so"
+    if not shim.exists():
+        pytest.skip(f"{shim} is not built")
+    done = subprocess.run([sys.executable, "-c", SHIM_PROBE], capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "LD_PRELOAD": str(shim),
+                                           "SOCKLAB_SHORT_IO": spec})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{expected} [b'hello, ', b'world!!!!']"
+
+
+def test_shim_with_a_seed_varies_each_cap_the_same_way_every_run(build_dir):
+    shim = build_dir / "libsocklab_shortio.so"
+    if not shim.exists():
+        pytest.skip(f"{shim} is not built")
+    runs = [subprocess.run([sys.executable, "-c", SHIM_PROBE], capture_output=True, text=True,
+                           timeout=30, env={**os.environ, "LD_PRELOAD": str(shim),
+                                            "SOCKLAB_SHORT_IO": "send=4,seed=42"}).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and runs[0], runs
+    sent = json.loads(runs[0].split("]")[0] + "]")[:4]
+    assert all(1 <= n <= 4 for n in sent) and len(set(sent)) > 1, sent
+
+
+def test_a_marked_check_gets_a_graded_partial_io_copy(tmp_path, build_dir):
+    test_file = tmp_path / "test_copies.py"
+    test_file.write_text(textwrap.dedent("""\
+        import pytest
+        LAB = "01-tcp-basic"
+
+        @pytest.mark.short_io("send=3,seed=9")
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_one(lab, n):
+            '''Does one thing.'''
+            assert lab.settings.short_io is None or str(lab.settings.short_io) == "send=3,seed=9"
+        """))
+    results = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "harness.pytest_plugin", str(test_file), "--rootdir", tmp_path,
+                           "--build-dir", str(build_dir), "--results", str(results)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout
+    tests = {t["name"]: t["doc"] for t in json.loads(results.read_text())["tests"]}
+    assert list(tests) == ["test_one[1]", "test_one[2]", "test_one[1-short-io]",
+                           "test_one[2-short-io]"]
+    assert tests["test_one[1-short-io]"] == ("Does one thing. Partial-I/O version: each send() "
+                                             "moves 1-3 bytes (SOCKLAB_SHORT_IO=send=3,seed=9).")

@@ -19,11 +19,6 @@ LABS = sorted(p.name for p in (ROOT / "labs").iterdir() if re.match(r"^\d\d-", p
 
 # Mutants being written on other branches for issue 11: their rows may point at a patch (and
 # a check) that does not exist yet. Remove a name once its patch has landed.
-PENDING = {
-    "03-tcp-echo/server-single-send",
-}
-
-
 def rows(lab: str) -> list[tuple[int, str, str, str]]:
     """(line number, promise, check, mutant) of each row of the lab's table."""
     found = []
@@ -71,16 +66,10 @@ def test_promise_has_a_check_and_a_mutant(lab, line, promise, check, mutant):
     assert check and check not in ("-", "—"), f"{where}: no check"
     assert mutant and mutant not in ("-", "—"), f"{where}: no mutant"
     patch = MUTANTS / lab / f"{mutant}.patch"
-    if f"{lab}/{mutant}" in PENDING and not patch.exists():
-        pytest.xfail(f"pending mutant {lab}/{mutant} (issue 11, another branch)")
     base = check.split("[")[0]
     functions = defined_tests(lab)
-    if f"{lab}/{mutant}" in PENDING and base not in functions:
-        pytest.xfail(f"pending check {check} of mutant {lab}/{mutant} (issue 11, another branch)")
     assert base in functions, f"{where}: {lab_module(lab).name} has no 'def {base}('"
     assert patch.exists(), f"{where}: no mutant tests/mutants/{lab}/{mutant}.patch"
     listed = caught_by(patch)
-    if f"{lab}/{mutant}" in PENDING and check not in listed and base not in listed:
-        pytest.xfail(f"pending: {lab}/{mutant} does not list {check} yet")
     assert check in listed or base in listed, \
         f"{where}: {mutant}.patch's 'Caught by:' ({', '.join(sorted(listed))}) lacks {check}"

@@ -5,8 +5,10 @@ by the lab's own CTest entry.)
 
 A patch starts with a few header lines that patch(1) ignores:
     Mistake: what the broken code does, and why it is wrong
-    Caught by: test_a, test_b
+    Caught by: test_a, test_b[short-io]
     Options: --valgrind        (optional: how the catching tests must run)
+A name without brackets stands for every instance of the test (its parameters, and its
+partial-I/O version if it has one); test_b[short-io] for that instance alone.
 """
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +90,7 @@ def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     assert f"mutant/{lab}/{name}" in built_impls(build_dir), \
         f"{mutant.name} was not built: it no longer applies to solutions/{lab} (cmake warned)"
     run = mutant_runs[mutant]
-    ran = {test.split("[")[0] for test in run.tests}
+    ran = {name for test in run.tests for name in (test, test.split("[")[0])}
     missing = [c for c in catchers if c not in ran]
     assert not missing, f"'Caught by' names tests that did not run: {missing}\n{run.output[-2000:]}"
     survived = [n for n, t in run.tests.items() if t["outcome"] != "failed"]
