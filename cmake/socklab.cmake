@@ -9,15 +9,18 @@ add_library(socklab_common STATIC common/cli.c common/addr.c common/stop.c)
 target_include_directories(socklab_common PUBLIC common)
 target_compile_options(socklab_common PRIVATE ${SOCKLAB_WARNINGS} ${SOCKLAB_HARDENING})
 
-# The harness's short-I/O shim (harness/shim/shortio.c): LD_PRELOADed by --short-io SPEC and
-# by the partial-I/O checks (@pytest.mark.short_io).
-add_library(socklab_shortio SHARED harness/shim/shortio.c)
-target_compile_options(socklab_shortio PRIVATE ${SOCKLAB_WARNINGS} -Wno-missing-prototypes)
-target_link_libraries(socklab_shortio PRIVATE ${CMAKE_DL_LIBS})
-if(SOCKLAB_SANITIZE) # a preloaded library cannot come before the sanitizer runtime
-  target_compile_options(socklab_shortio PRIVATE -fno-sanitize=all)
-  target_link_options(socklab_shortio PRIVATE -fno-sanitize=all)
-endif()
+# The harness's preloaded libraries (harness/shim/): the short-I/O shim, LD_PRELOADed by
+# --short-io SPEC and by the partial-I/O checks (@pytest.mark.short_io), and the tracer, which
+# records every socket call of a program under test for the failure stories.
+foreach(shim shortio trace)
+  add_library(socklab_${shim} SHARED harness/shim/${shim}.c)
+  target_compile_options(socklab_${shim} PRIVATE ${SOCKLAB_WARNINGS} -Wno-missing-prototypes)
+  target_link_libraries(socklab_${shim} PRIVATE ${CMAKE_DL_LIBS})
+  if(SOCKLAB_SANITIZE) # a preloaded library cannot come before the sanitizer runtime
+    target_compile_options(socklab_${shim} PRIVATE -fno-sanitize=all)
+    target_link_options(socklab_${shim} PRIVATE -fno-sanitize=all)
+  endif()
+endforeach()
 
 
 function(socklab_lab lab)
@@ -45,8 +48,8 @@ function(socklab_build_lab impl lab dir)
   string(MAKE_C_IDENTIFIER "${impl}" id)
   set(lab_target ${id}-${lab})
   add_custom_target(${lab_target})
-  # The shim comes with every lab's build: the partial-I/O checks run a lab's programs under it.
-  add_dependencies(${lab_target} socklab_shortio)
+  # The shims come with every lab's build: the checks run a lab's programs under them.
+  add_dependencies(${lab_target} socklab_shortio socklab_trace)
   set(entries "")
   foreach(prog IN LISTS programs)
     if(prog IN_LIST B_REUSE)
@@ -177,5 +180,6 @@ function(socklab_finish)
   file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/socklab-programs.json
        CONTENT "{\"source_dir\": \"${CMAKE_SOURCE_DIR}\",
  \"shortio\": \"$<TARGET_FILE:socklab_shortio>\",
+ \"trace\": \"$<TARGET_FILE:socklab_trace>\",
  \"builds\": [\n  ${body}\n]}\n")
 endfunction()

@@ -28,6 +28,9 @@ class Check:
     message: str
     duration: float
     hidden: bool = False  # from an instructor's extra test directory
+    events: list[dict] = field(default_factory=list)  # a failed check's conversation (trace.py)
+    failed_at: float = 0.0  # when it failed, on the conversation's clock
+    failed_step: str = ""
 
     @property
     def score(self) -> float:
@@ -107,7 +110,9 @@ def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[s
     if not results.exists():
         return [], output
     checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"], t["message"],
-                    t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir)
+                    t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir,
+                    events=t.get("events", []), failed_at=t.get("failed_at", 0.0),
+                    failed_step=t.get("failed_step", ""))
               for t in json.loads(results.read_text())["tests"]]
     return checks, output
 

@@ -152,11 +152,13 @@ class Lab:
         if self.settings.limits:
             argv = self.settings.limits.prefix(self.settings.valgrind) + argv
         # The documented environment, and nothing of the grader's (no check names).
-        full_env = {**BASE_ENV, **self._short_io_env(), **(env or {})}
+        full_env = {**BASE_ENV, **self._preload_env(program), **(env or {})}
         cwd = cwd or self.workdir
         walls, info = self.settings.walls, None
         if walls.active:
             give_to(self.workdir, walls)
+            if "SOCKLAB_TRACE" in full_env:
+                give_to(Path(full_env["SOCKLAB_TRACE"]), walls)
             if walls.mode == "namespaces":
                 info = os.pipe()
             argv = walls.wrap(argv, writable=[self.workdir], info_fd=info and info[1], chdir=cwd)
@@ -173,15 +175,25 @@ class Lab:
         return (f"SOCKLAB_SHORT_IO={self.settings.short_io} "
                 f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {proc.command_line()}")
 
-    def _short_io_env(self) -> dict:
-        if not self.settings.short_io:
-            return {}
-        if not self.build.shortio.exists():  # else the loader says so on stderr, and cuts nothing
-            raise CheckFailure(f"{self.build.shortio} does not exist: the short-I/O shim is not "
-                               "built", hint="cmake --build build --target socklab_shortio")
-        return {"LD_PRELOAD": str(self.build.shortio), "SOCKLAB_SHORT_IO": str(self.settings.short_io),
-                # an ASan build wants its runtime first; the shim has no sanitizer of its own
-                "ASAN_OPTIONS": "verify_asan_link_order=0"}
+    def _preload_env(self, program: str) -> dict:
+        """The tracer (every socket call, for the failure story) and, with short I/O, the
+        shim, in that order: the tracer sees what the program asked and what it got."""
+        env, preload = {}, []
+        tracer = self.build.trace
+        if tracer is not None and tracer.exists():
+            preload.append(str(tracer))
+            env["SOCKLAB_TRACE"] = str(self.story.conversation.trace_folder(program, self.workdir))
+        if self.settings.short_io:
+            if not self.build.shortio.exists():  # else the loader says so, and cuts nothing
+                raise CheckFailure(f"{self.build.shortio} does not exist: the short-I/O shim is "
+                                   "not built", hint="cmake --build build --target socklab_shortio")
+            preload.append(str(self.build.shortio))
+            env["SOCKLAB_SHORT_IO"] = str(self.settings.short_io)
+        if preload:
+            env["LD_PRELOAD"] = " ".join(preload)
+            # an ASan build wants its runtime first; the shims have no sanitizer of their own
+            env["ASAN_OPTIONS"] = "verify_asan_link_order=0"
+        return env
 
     def start_server(self, *args: str, host: str = "127.0.0.1", program: str = "server",
                      port: str = "0", env: dict | None = None, cwd: Path | None = None) -> Server:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .checks import CheckFailure
+from .trace import TracedSocket
 from .timing import Deadline
 
 
@@ -33,7 +34,7 @@ class Address:
 
 def connect(address: Address, deadline: Deadline) -> socket.socket:
     """A TCP connection to address; CheckFailure if it cannot be made in time."""
-    sock = socket.socket(address.family, socket.SOCK_STREAM)
+    sock = TracedSocket(address.family, socket.SOCK_STREAM)
     sock.settimeout(max(deadline.remaining(), 0.01))
     try:
         sock.connect((address.host, address.port))
@@ -161,7 +162,7 @@ class PeerServer:
         self.handler = handler
         self.connections = connections
         self._deadline = Deadline(timeout)
-        self._listener = socket.socket(Address(host, 0).family, socket.SOCK_STREAM)
+        self._listener = TracedSocket(Address(host, 0).family, socket.SOCK_STREAM)
         self._listener.bind((host, 0))
         self._listener.listen(16)
         self.address = Address(host, self._listener.getsockname()[1])

@@ -31,6 +31,7 @@ class LabBuild:
     target: str
     programs: dict[str, Path]
     shortio: Path  # the short-I/O shim built alongside (harness/shim/shortio.c)
+    trace: Path | None = None  # the tracer built alongside (harness/shim/trace.c)
 
 
 def default_build_dir() -> Path:
@@ -50,7 +51,8 @@ def read_manifest(build_dir: Path) -> list[LabBuild]:
                          f"(cmake -S {ROOT} -B {build_dir} && cmake --build {build_dir})")
     return [LabBuild(impl=b["impl"], lab=b["lab"], source=Path(b["source"]), target=b["target"],
                      programs={k: Path(v) for k, v in b["programs"].items()},
-                     shortio=Path(data["shortio"]))
+                     shortio=Path(data["shortio"]),
+                     trace=Path(data["trace"]) if data.get("trace") else None)
             for b in data["builds"]]
 
 

@@ -225,6 +225,11 @@ def _record(item, report) -> None:
     if report.failed and entry["outcome"] == "passed":
         entry["outcome"] = "failed"
         entry["message"] = str(report.longrepr)
+        story = item.stash.get(STORY, None)
+        if story is not None:  # for the sequence diagram of the HTML report
+            entry["events"] = story.conversation.kept()
+            entry["failed_at"] = story.conversation.now()
+            entry["failed_step"] = story.steps[-1] if story.steps else ""
     elif report.skipped and report.when != "teardown":
         entry["outcome"] = "skipped"
         entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""

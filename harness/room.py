@@ -104,9 +104,10 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
     lab_programs = {b.lab: list(b.programs) for b in course}
     labs = request.labs or sorted(lab_programs)
     shim = str(course[0].shortio) if course else ""
-    walls.readable = [str(bins), shim] if shim else [str(bins)]
+    tracer = str(course[0].trace) if course and course[0].trace else ""
+    walls.readable = [str(bins), *(lib for lib in (shim, tracer) if lib)]
     built = compile_all(walls, src, build, bins, {lab: lab_programs.get(lab, []) for lab in labs})
-    write_manifest(bins, src, shim, built, lab_programs)
+    write_manifest(bins, src, shim, tracer, built, lab_programs)
     shutil.rmtree(build, ignore_errors=True)  # what the compile wrote is not needed again
     walls_file = work / "walls.json"
     walls.save(walls_file)
@@ -194,12 +195,13 @@ def run_compile(walls: Walls, src: Path, build: Path, argv: list[str]) -> tuple[
     return done.returncode == 0, text
 
 
-def write_manifest(bins: Path, src: Path, shim: str, built: dict[str, tuple[bool, str]],
-                   lab_programs: dict[str, list[str]]) -> None:
+def write_manifest(bins: Path, src: Path, shim: str, tracer: str,
+                   built: dict[str, tuple[bool, str]], lab_programs: dict[str, list[str]]) -> None:
     """The manifest the tests read, written by the grader (never the one the compile made)."""
     entries = [{"impl": "submission", "lab": lab, "source": str(src / lab),
                 "target": f"submission-{lab}",
                 "programs": {n: str(bins / "submission" / lab / n) for n in lab_programs[lab]}}
                for lab, (ok, _) in built.items() if ok]
     (bins / programs.MANIFEST).write_text(json.dumps(
-        {"source_dir": str(programs.ROOT), "shortio": shim, "builds": entries}, indent=1))
+        {"source_dir": str(programs.ROOT), "shortio": shim, "trace": tracer, "builds": entries},
+        indent=1))

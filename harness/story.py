@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from . import trace
 from .checks import CheckFailure, printable
 from .timing import Deadline
 
@@ -30,6 +31,7 @@ class Story:
         self.procs: list["Proc"] = []
         self.repro: list[str] = []
         self.note = ""  # said under the first line, e.g. that programs ran under the shim
+        self.conversation = trace.begin()  # the programs' socket calls and the peers' events
 
     def step(self, text: str) -> None:
         """Marks the start of the next step of the test."""
@@ -80,6 +82,7 @@ class Story:
                 more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
                 out.append(f"  {stream.name}{more}:")
                 out += [f"    | {printable(line[:300])}" for line in shown]
+        out += self.conversation.render()
         if self.repro:
             out.append("\nto reproduce by hand, in separate terminals:")
             out += [f"  {line}" for line in dict.fromkeys(self.repro)]

@@ -9,6 +9,7 @@ import threading
 from typing import Callable, Iterator, Optional
 
 from .peers import Address
+from .trace import TracedSocket
 from .timing import Deadline
 
 MAX_DATAGRAM = 65535
@@ -18,7 +19,7 @@ class UdpPeer:
     """A UDP socket bound to an ephemeral port of host."""
 
     def __init__(self, host: str = "127.0.0.1"):
-        self.sock = socket.socket(Address(host, 0).family, socket.SOCK_DGRAM)
+        self.sock = TracedSocket(Address(host, 0).family, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.address = Address(host, self.sock.getsockname()[1])
 

@@ -368,6 +368,8 @@ def test_client_reports_a_server_that_closes_early(lab):
     """Step 6: the server sends 3 bytes of a 5-byte reply and closes: exit 1, say so."""
     with EchoPeer(cut_after=3, whole=5) as peer:
         result = run_client(lab, peer, b"hello\n")
+    expect(peer.ended == "cut", "the client should send its line, so that the server answers",
+           expected="'hello' at the server", actual=show(peer.received))
     result.expect_status(1, "a runtime failure: the reply is incomplete")
     # The handout fixes the form (`program: what failed: reason`), not the words: any
     # wording that names the program and says what failed keeps full marks.
