@@ -82,4 +82,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
   add_test(NAME sandbox COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_sandbox.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(sandbox PROPERTIES LABELS "selftest;grading;sandbox" TIMEOUT 900)
+  # The conversation (trace) in a failure story, the HTML report, the platforms' results.
+  add_test(NAME reports COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_reports.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300)
 endif()

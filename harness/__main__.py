@@ -42,7 +42,8 @@ def grade_command(args) -> int:
     tests_dirs = [programs.ROOT / "tests", *[d.resolve() for d in args.tests_dir]]
 
     def save(results):  # after every lab: a stopped grading keeps what it finished
-        reports.write_all(results, out, title, impl, time.monotonic() - started)
+        reports.write_all(results, out, title, impl, time.monotonic() - started,
+                          html=args.html)
 
     labs = [lab.rstrip("/").split("/")[-1] for lab in args.labs]
     results = grade.grade(build_dir, impl, labs or None, out, extra, tests_dirs,
@@ -51,6 +52,8 @@ def grade_command(args) -> int:
     save(results)
     print(grade.scoreboard(results, title))
     print(f"\nreports (results.json, junit.xml, feedback.txt): {out}")
+    if args.html:
+        print(f"the HTML report, with a diagram of each failed check: {out / 'report.html'}")
     everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)
     return 0 if results and everything else 1
 
@@ -79,10 +82,19 @@ def grade_submission(args, tree: Path) -> int:
     return room.grade_tree(request)
 
 
-def gradescope_command(args) -> int:
-    """Grades a Gradescope submission (lab folders, or a labs/ folder, at its top): the labs
-    it holds, or every lab if it holds none. The results.json Gradescope reads is written
-    here, from the grader's own reports, always."""
+PLATFORMS = {  # the report each platform reads, and what it says when grading itself failed
+    "gradescope": ("results.json", {"score": 0, "output": "The autograder failed before it "
+                                    "could grade; please tell your instructor.", "tests": []}),
+    "prairielearn": ("prairielearn.json", {"gradable": False, "score": 0, "message": "The "
+                                           "autograder failed before it could grade; please "
+                                           "tell your instructor.", "tests": []}),
+}
+
+
+def platform_command(args) -> int:
+    """Grades a submission for a platform (lab folders, or a labs/ folder, at its top): the
+    labs it holds, or every lab if it holds none. The results file the platform reads is
+    written here, from the grader's own reports, always."""
     submission = args.submission / "labs" if (args.submission / "labs").is_dir() else args.submission
     try:
         known = {b.lab for b in programs.read_manifest(args.build_dir.resolve())}
@@ -94,10 +106,10 @@ def gradescope_command(args) -> int:
     args.out = private / "reports"
     try:
         code = grade_command(args)
-        produced = args.out / "results.json"
+        report, failed = PLATFORMS[args.command]
+        produced = args.out / report
         text = (produced.read_text() if produced.is_file() and not produced.is_symlink() else
-                json.dumps({"score": 0, "output": "The autograder failed before it could "
-                            "grade; please tell your instructor.", "tests": []}))
+                json.dumps(failed))
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
         reports.write_atomic(args.results, text)
@@ -142,14 +154,19 @@ def main(argv: list[str]) -> int:
     g.add_argument("--out", type=Path, default=None, help="where the reports go")
     g.add_argument("--valgrind", action="store_true", help="run every program under memcheck")
     g.add_argument("--limits", action="store_true", help="rlimits on every program")
+    g.add_argument("--html", action="store_true",
+                   help="also write report.html: the scoreboard, each failure's story and a "
+                        "sequence diagram of its conversation")
     add_grading_options(g)
     g.set_defaults(run=grade_command)
 
-    s = sub.add_parser("gradescope", help="grade /autograder/submission for Gradescope")
-    s.add_argument("submission", type=Path)
-    s.add_argument("results", type=Path, help="where results.json goes")
-    add_grading_options(s)
-    s.set_defaults(run=gradescope_command)
+    for platform, where in (("gradescope", "/autograder/submission"),
+                            ("prairielearn", "/grade/student")):
+        s = sub.add_parser(platform, help=f"grade {where} for {platform}")
+        s.add_argument("submission", type=Path)
+        s.add_argument("results", type=Path, help="where the results JSON goes")
+        add_grading_options(s)
+        s.set_defaults(run=platform_command)
 
     b = sub.add_parser("batch", help="grade a folder of submissions, one per student")
     b.add_argument("folder", type=Path)

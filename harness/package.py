@@ -18,7 +18,7 @@ from .programs import ROOT
 # Never handed out: the references, the mistakes made from them, and what builds produce.
 EXCLUDED_TOP = {"solutions", ".git", ".ci"}
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
-EXCLUDED_PREFIXES = ("tests/mutants/", "build", "dist/")
+EXCLUDED_PREFIXES = ("tests/mutants/", "tests/variants/", "build", "dist/")
 
 SETUP_SH = """\
 #!/usr/bin/env bash

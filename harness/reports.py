@@ -25,33 +25,78 @@ def check_title(lab: str, check: Check) -> str:
     return f"{lab}: {check.doc}" if check.doc else f"{lab}: {check.name}"
 
 
+def code_block(text: str) -> str:
+    """Text shown as it is in Markdown (Gradescope's "md" output format): a fenced block that
+    nothing in the text can close."""
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}\n{text}\n{fence}"
+
+
 def gradescope(results: list[LabResult], title: str, elapsed: float,
                hidden_visibility: str = "after_published", about: dict | None = None) -> dict:
+    """Gradescope's results.json: Markdown output, each story in a code block."""
     tests = []
     for r in results:
         number = lab_number(r.lab)
         if not r.built:
             tests.append({"name": f"{r.lab}: compile", "score": 0.0, "max_score": 0.0,
                           "status": "failed", "number": f"{number}.0", "tags": [r.lab],
-                          "visibility": "visible",
+                          "visibility": "visible", "output_format": "md",
                           "output": f"{r.lab} does not compile. The compiler said:\n\n"
-                                    f"{r.build_output[-8000:]}"})
+                                    + code_block(r.build_output[-8000:])})
         if r.error:
             tests.append({"name": f"{r.lab}: run the tests", "score": 0.0, "max_score": 0.0,
                           "status": "failed", "number": f"{number}.0", "tags": [r.lab],
-                          "visibility": "visible", "output": r.error})
+                          "visibility": "visible", "output_format": "md",
+                          "output": code_block(r.error)})
         for i, c in enumerate(r.checks, 1):
             tests.append({"name": check_title(r.lab, c), "score": c.score,
                           "max_score": c.points, "number": f"{number}.{i}",
                           "status": "passed" if c.outcome == "passed" else "failed",
-                          "tags": [r.lab], "output": c.message or "passed",
+                          "tags": [r.lab], "output_format": "md",
+                          "output": code_block(c.message) if c.message else "passed",
                           "visibility": hidden_visibility if c.hidden else "visible"})
-    output = scoreboard(results, title)
+    output = code_block(scoreboard(results, title))
     if about and about.get("sandbox_detail"):
         output += f"\n\n{about['sandbox_detail']}"
     return {"score": sum(r.score for r in results), "execution_time": round(elapsed, 1),
-            "output": output, "visibility": "visible",
+            "output": output, "output_format": "md", "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests}
+
+
+def classroom(results: list[LabResult]) -> dict:
+    """GitHub Classroom's autograding result (what its grading reporter reads, base64-encoded,
+    from a step's `result` output): a test per check, with its points."""
+    tests = [{"name": check_title(r.lab, c), "status": "pass" if c.outcome == "passed" else "fail",
+              "score": c.score, "max_score": c.points, "line_no": 0, "execution_time": "",
+              "message": "" if c.outcome == "passed" else c.message[-2000:]}
+             for r in results for c in r.checks]
+    everything = all(t["status"] == "pass" for t in tests) and all(r.built for r in results)
+    return {"version": 1, "status": "pass" if tests and everything else "fail",
+            "max_score": sum(r.max_score for r in results), "tests": tests}
+
+
+def prairielearn(results: list[LabResult], title: str, about: dict | None = None) -> dict:
+    """PrairieLearn's external grader results: a score from 0 to 1, a test per check."""
+    total = sum(r.score for r in results)
+    maximum = sum(r.max_score for r in results)
+    tests = []
+    for r in results:
+        if not r.built:
+            tests.append({"name": f"{r.lab}: compile", "points": 0, "max_points": 0,
+                          "message": "does not compile", "output": r.build_output[-8000:]})
+        for c in r.checks:
+            tests.append({"name": check_title(r.lab, c), "description": c.name,
+                          "points": c.score, "max_points": c.points,
+                          "message": "" if c.outcome == "passed" else c.message.splitlines()[0]
+                          if c.message else c.outcome, "output": c.message})
+    output = scoreboard(results, title)
+    if about and about.get("sandbox_detail"):
+        output += f"\n\n{about['sandbox_detail']}"
+    return {"gradable": True, "score": total / maximum if maximum else 0.0,
+            "message": f"{total:g} of {maximum:g} points", "output": output, "tests": tests}
 
 
 # Characters XML 1.0 cannot hold at all; a program may print any of them.
@@ -105,17 +150,23 @@ def summary(results: list[LabResult], impl: str, about: dict | None = None) -> d
 
 
 def write_all(results: list[LabResult], out: Path, title: str, impl: str, elapsed: float,
-              about: dict | None = None) -> None:
-    """Writes results.json, junit.xml, feedback.txt and summary.json into out. about: how it
-    was graded (the sandbox's mode, the submission's digest), for the reports."""
+              about: dict | None = None, html: bool = True) -> None:
+    """Writes results.json, junit.xml, feedback.txt, summary.json and (with html) report.html
+    into out. about: how it was graded (the sandbox's mode, the submission's digest)."""
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.json",
            json.dumps(gradescope(results, title, elapsed, about=about), indent=1))
     write_atomic(out / "summary.json", json.dumps(summary(results, impl, about), indent=1))
+    write_atomic(out / "prairielearn.json",
+                 json.dumps(prairielearn(results, title, about), indent=1))
+    write_atomic(out / "classroom.json", json.dumps(classroom(results), indent=1))
     write_atomic(out / "feedback.txt", feedback(results, title))
     tree = junit(results)
     ET.indent(tree)
     write_atomic(out / "junit.xml", ET.tostring(tree.getroot(), encoding="unicode", xml_declaration=True))
+    if html:
+        from . import htmlreport  # it imports this module's neighbours: import it late
+        htmlreport.write(results, out, title, about)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,3 +41,29 @@ def run_lab_tests(lab: str, impl: str, build_dir: Path, tmp_path: Path, *extra: 
         tests = {t["name"]: t for t in json.loads(results.read_text())["tests"]}
     return Run(done.returncode, done.stdout + done.stderr, tests)
 
+
+
+def schema_from_docs() -> dict:
+    text = (ROOT / "docs" / "instructors.md").read_text()
+    block = re.search(r"<!-- results-schema -->\s*```json\n(.*?)```", text, re.DOTALL)
+    assert block, "docs/instructors.md lost its results.json schema block"
+    return json.loads(block.group(1))
+
+
+def validate(value, schema: dict, where: str = "results") -> None:
+    """The subset of JSON Schema the documented schema uses."""
+    kinds = {"object": dict, "array": list, "string": str, "number": (int, float)}
+    if "type" in schema:
+        assert isinstance(value, kinds[schema["type"]]), f"{where}: not a {schema['type']}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if "minimum" in schema:
+        assert value >= schema["minimum"], f"{where}: {value} < {schema['minimum']}"
+    for key in schema.get("required", []):
+        assert key in value, f"{where}: missing {key!r}"
+    for key, sub in schema.get("properties", {}).items():
+        if key in value:
+            validate(value[key], sub, f"{where}.{key}")
+    if "items" in schema:
+        for i, item in enumerate(value):
+            validate(item, schema["items"], f"{where}[{i}]")

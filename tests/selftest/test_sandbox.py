@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -39,7 +40,9 @@ MARK = f"socklab-hostile-{uuid.uuid4().hex[:8]}"  # appears in a report only if 
 # one process's share, so that only a cap on the submission in total contains them.
 MEMORY_CAP, HOG_MIB = "256M", 120
 DISK_CAP, FILE_MIB = "64M", 16
-SANDBOX_UIDS = range(64000, 65000)
+# The uid this module's gradings run their programs as: its own, so that another suite
+# running at the same time (with sandboxes of its own) is not taken for a leftover.
+SANDBOX_UID = random.choice(sandbox.UIDS)
 
 COMPILE_ATTACKS = {  # server.c, whole: what the compiler must not read or must not finish
     "include-solution": '#include "../solutions/01-tcp-basic/server.c"\n',
@@ -103,12 +106,12 @@ def course_state() -> str:
 
 
 def sandbox_processes() -> list[str]:
-    """Processes running as a sandbox uid: none may outlive a grading."""
+    """Processes running as this module's sandbox uid: none may outlive a grading."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid in SANDBOX_UIDS:
+                if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID:
                     found.append(Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
                                  .decode(errors="replace"))
             except OSError:
@@ -121,7 +124,8 @@ def caged_run(args: list[str], timeout: float = 600) -> subprocess.CompletedProc
     return subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
                            sys.executable, "-m", "harness", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "SOCKLAB_SANDBOX_UID": str(SANDBOX_UID)})
 
 
 @pytest.fixture(scope="module")
