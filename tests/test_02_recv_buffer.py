@@ -735,6 +735,10 @@ def test_client_gives_up_on_a_header_that_never_ends(lab):
     result = run_client_against(lab, endless, "-g", "/endless", "-o",
                                 str(lab.workdir / "body.bin"))
     result.expect_status(1, "a runtime failure: the header does not fit")
+    got = reported_bytes(result.stdout.encode())
+    expect(got >= 16 * 1024, "the client should fill its 16 KiB header buffer before it gives up",
+           expected="'recv N: K bytes' lines for at least 16384 bytes",
+           actual=f"{got} bytes reported", hint="keep the header bytes until the buffer is full")
     expect(sent[0] < cap, "the client should give up once its header buffer is full",
            expected="the client closes the connection", actual=f"it read all {cap} bytes",
            hint="when the header buffer is full and no empty line came, die() with a message")
