@@ -719,6 +719,38 @@ def test_client_finds_the_header_end_split_across_reads(lab):
     expect_file(out, body, "the body")
 
 
+def test_client_gives_up_on_a_header_that_never_ends(lab):
+    """A server that never sends the empty line: the header does not fit in the client's
+    fixed header buffer, and the client stops with an error - it neither writes past the
+    buffer nor reads (or allocates) without end."""
+    cap = 256 << 20  # the peer's own limit, far beyond any header buffer
+    sent = [0]
+
+    def endless(conn, peer):
+        peers.recv_until(conn, b"\r\n\r\n", lab.deadline())
+        line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+        try:
+            conn.settimeout(lab.deadline(20).remaining())
+            conn.sendall(b"HTTP/1.0 200 OK\r\n")
+            while sent[0] < cap:
+                conn.sendall(line * 64)
+                sent[0] += len(line) * 64
+        except OSError:
+            return  # the client has gone: what it printed is judged below
+
+    lab.story.step("a Python server answers with header lines that never end")
+    result = run_client_against(lab, endless, "-g", "/endless", "-o",
+                                str(lab.workdir / "body.bin"))
+    result.expect_status(1, "a runtime failure: the header does not fit")
+    got = reported_bytes(result.stdout.encode())
+    expect(got >= 16 * 1024, "the client should fill its 16 KiB header buffer before it gives up",
+           expected="'recv N: K bytes' lines for at least 16384 bytes",
+           actual=f"{got} bytes reported", hint="keep the header bytes until the buffer is full")
+    expect(sent[0] < cap, "the client should give up once its header buffer is full",
+           expected="the client closes the connection", actual=f"it read all {cap} bytes",
+           hint="when the header buffer is full and no empty line came, die() with a message")
+
+
 # == together ===================================================================================
 
 @pytest.mark.short_io("send=4096,recv=1500,seed=24")

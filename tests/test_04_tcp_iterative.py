@@ -262,6 +262,37 @@ def test_server_count_restarts_for_each_client(lab):
             client.leave()
 
 
+def test_server_forgets_the_half_line_of_a_client_that_left(lab):
+    """The half-read line belongs to its connection: a client that leaves after 'thr' (no
+    newline) leaves nothing behind for the next client."""
+    with lab.start_server() as server:
+        lab.story.step("client 1: connect, send 'thr' without a newline, close")
+        first = Client(lab, server, "client 1")
+        first.expect_welcome()
+        first.send(b"thr")
+        first.close()
+        wait_closed_lines(lab, server, 1)
+        lab.story.step("client 2: connect, send 'ee'")
+        second = Client(lab, server, "client 2")
+        second.expect_welcome()
+        second.ask(b"ee", 1, hint="the bytes kept between calls of read_line belong to one "
+                   "connection: keep them in the struct made fresh for each client, never in "
+                   "static or global variables")
+        second.leave()
+
+
+def test_server_answers_every_byte_of_a_line(lab):
+    """A line is bytes up to a newline: a NUL or a byte above 127 inside it comes back too."""
+    with lab.start_server() as server:
+        client = Client(lab, server)
+        client.expect_welcome()
+        for number, line in enumerate([b"nul\0inside", b"\0", b"caf\xc3\xa9 \xff\x01 end"], 1):
+            lab.story.step(f"send the line {show(line)}")
+            client.ask(line, number, hint="copy the line with memcpy and its length: printf's "
+                       "%s stops at the first NUL byte")
+        client.leave()
+
+
 def test_server_second_client_waits_for_the_first(lab):
     """While one client is served, a second one connects but is welcomed only when the
     first leaves."""

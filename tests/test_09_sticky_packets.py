@@ -763,6 +763,47 @@ def test_upload_refuses_a_nul_inside_a_json_string(lab):
                       upload(lab, server, upload_bytes("safe.txt", body)))
 
 
+def test_upload_refused_client_can_finish_and_read_the_whole_answer(lab):
+    """A refused upload's client may still be sending its file: the server reads and throws
+    it away before it closes, so the client can finish sending, read the whole error answer,
+    and see an ordinary end of the stream - not a reset, which can destroy the answer."""
+    body = content(1 << 20)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("send a 1 MiB upload named '../big.bin' in one write, then read the answer")
+        with peers.connect(server.address, lab.deadline()) as sock:
+            try:
+                sock.settimeout(lab.deadline(30).remaining())
+                sock.sendall(upload_bytes("../big.bin", body))
+            except socket.timeout:
+                raise CheckFailure("the server should read the rest of a refused upload",
+                                   expected="all 1 MiB accepted", actual="the server stopped "
+                                   "reading", hint="after the refusal, read and discard what the "
+                                   "client still sends until it closes (bounded in time and size)")
+            except OSError as e:
+                raise CheckFailure("the client of a refused upload should be able to finish "
+                                   "sending its file", expected="all 1 MiB sent",
+                                   actual=f"the connection broke: {e.strerror or e}",
+                                   hint="closing a connection with unread bytes makes Linux "
+                                        "reset it, and a reset may destroy the end of the "
+                                        "answer: shutdown(SHUT_WR), read and discard what the "
+                                        "client sends until it closes, then close()")
+            reader = Reader(sock, lab.deadline())
+            expect_refused(reader.status(), "the name '../big.bin'", "name")
+            rest = reader.until_closed()
+            expect(reader.ended == "eof" and not rest,
+                   "after the error answer the server should end the stream in an orderly way",
+                   expected="end of stream (recv returns 0)",
+                   actual=f"{show(rest)}, then {reader.how_it_ended()}",
+                   hint="closing a connection with unread bytes makes Linux reset it: "
+                        "shutdown(SHUT_WR) first and read what the client still sends")
+        lab.expect_running(server.proc, "after the refused upload")
+        expect_files(updir, [], "nothing of the refused upload should be stored")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "good.txt", b"good",
+                      upload(lab, server, upload_bytes("good.txt", b"good")))
+
+
 def test_upload_short_body_leaves_no_file(lab):
     """Steps 8-10: the client closes after 500 of 1000 bytes: an error, and no file at all."""
     body = content(1000)

@@ -45,6 +45,7 @@ struct sink {
     size_t payload_len;
     bool http;       /* split an HTTP header off first */
     bool header_done;
+    bool header_too_long; /* full, and no empty line yet: main() reports it */
     size_t header_len;
     char header[HEADER_MAX];
 };
@@ -176,8 +177,9 @@ static void print_header(const struct sink *sink)
 static size_t take_header(struct sink *sink, const char *data, size_t len)
 {
     /* TODO step 7: split the HTTP header off, byte by byte.
-     *  While the header is not done and data is left: if sink->header is full,
-     *  die("the HTTP header is longer than %zu bytes", sizeof sink->header); otherwise copy
+     *  While the header is not done and data is left: if sink->header is full, set
+     *  sink->header_too_long and return len (main() reports it, once everything is
+     *  closed, and receive_all() stops reading); otherwise copy
      *  the next byte into sink->header, and the header is done when its last 4 bytes are
      *  "\r\n\r\n" (memcmp). Look at the whole header kept so far, not just this chunk: the
      *  "\r\n\r\n" may be split across two chunks.
@@ -205,9 +207,10 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
      *  b. Loop: read_chunk() (step 3) with the number of this recv(): totals.reads + 1.
      *     0 means the server has closed: stop. -1: keep errno in totals.error and stop (main()
      *     reports it once the socket is closed). Otherwise count the read and its bytes in
-     *     totals and hand the chunk to consume(). A chunk shorter than the buffer is NOT the
-     *     end: the rest may not have arrived yet. With opts->once, stop after this first
-     *     recv() (on purpose: that is the tutorials' bug).
+     *     totals and hand the chunk to consume(); stop if sink->header_too_long. A chunk
+     *     shorter than the buffer is NOT the end: the rest may not have arrived yet. With
+     *     opts->once, stop after this first recv() (on purpose: that is the tutorials'
+     *     bug).
      *  c. free() the buffer and return the totals. */
     todo(4, "receive_all(%d, -b %zu, ...)", fd, opts->buffer_size);
 }
@@ -330,6 +333,8 @@ int main(int argc, char **argv)
         errno = totals.error;
         die_errno("receive");
     }
+    if (sink.header_too_long)
+        die("the HTTP header is longer than %zu bytes", sizeof sink.header);
     if (header_missing)
         die("the connection ended before the end of the HTTP header (%zu bytes came)",
             sink.header_len);

@@ -45,6 +45,7 @@ struct sink {
     size_t payload_len;
     bool http;       /* split an HTTP header off first */
     bool header_done;
+    bool header_too_long; /* full, and no empty line yet: main() reports it */
     size_t header_len;
     char header[HEADER_MAX];
 };
@@ -176,8 +177,10 @@ static size_t take_header(struct sink *sink, const char *data, size_t len)
 {
     size_t used = 0;
     while (!sink->header_done && used < len) {
-        if (sink->header_len == sizeof sink->header)
-            die("the HTTP header is longer than %zu bytes", sizeof sink->header);
+        if (sink->header_len == sizeof sink->header) {
+            sink->header_too_long = true; /* reported by main(), once everything is closed */
+            return len;
+        }
         sink->header[sink->header_len++] = data[used++];
         sink->header_done = sink->header_len >= 4 &&
                             memcmp(sink->header + sink->header_len - 4, "\r\n\r\n", 4) == 0;
@@ -214,7 +217,7 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
         totals.reads++;
         totals.bytes += (size_t)got;
         consume(sink, buf, (size_t)got);
-        if (opts->once)
+        if (opts->once || sink->header_too_long)
             break;
     }
     free(buf);
@@ -341,6 +344,8 @@ int main(int argc, char **argv)
         errno = totals.error;
         die_errno("receive");
     }
+    if (sink.header_too_long)
+        die("the HTTP header is longer than %zu bytes", sizeof sink.header);
     if (header_missing)
         die("the connection ended before the end of the HTTP header (%zu bytes came)",
             sink.header_len);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -31,6 +32,8 @@ enum {
     NAIVE_BUF_LEN = 1024,  /* what the naive receiver reads at once, like the tutorials */
     CHUNK_LEN = 64 * 1024, /* how much of an upload we receive and write at a time */
     WHY_LEN = 256,         /* room for the reason an upload is refused */
+    DRAIN_PATIENCE_MS = 5000, /* after a refusal: how long we wait for the client to close */
+    DRAIN_LIMIT = 16 << 20,   /* after a refusal: how much of the unwanted file we read */
 };
 
 enum mode { MODE_NAIVE, MODE_ECHO, MODE_UPLOAD };
@@ -186,7 +189,47 @@ static void send_status(int conn, const char *peer, cJSON *status)
     cJSON_free(text);
 }
 
-/* Refuses an upload: prints why, and tells the client {"status": "error", "error": why}. */
+/* Milliseconds on a clock that never jumps, for the drain's time limit. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After a refusal, the client may still be sending the file we do not want. If we closed
+ * now, with its bytes unread, Linux would answer with a reset (RST) instead of an ordinary
+ * end, and a reset throws away whatever of our answer has not left yet, and makes the
+ * client's next send() fail. So: shutdown(SHUT_WR), which sends the end of the stream after
+ * the answer; then read and discard what the client sends until it closes its side (recv()
+ * returns 0), for at most DRAIN_PATIENCE_MS and DRAIN_LIMIT bytes. The caller then closes,
+ * with nothing unread (as lab 02's server does after its payload). */
+static void hang_up_after_refusal(int conn, const char *peer)
+{
+    if (shutdown(conn, SHUT_WR) == -1)
+        return; /* the connection is already broken: nothing to save */
+    char scrap[4096];
+    size_t drained = 0;
+    long long give_up = now_ms() + DRAIN_PATIENCE_MS;
+    while (drained < DRAIN_LIMIT) {
+        long long left = give_up - now_ms();
+        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == 0)
+            return; /* SIGTERM or SIGINT: the server is stopping */
+        if (ready != 1)
+            break; /* the patience is over (or poll failed): close all the same */
+        ssize_t got = recv(conn, scrap, sizeof scrap, 0);
+        if (got == 0 || (got == -1 && errno != EINTR))
+            return; /* the client closed (or reset): it has read all it wanted */
+        if (got > 0)
+            drained += (size_t)got;
+    }
+    warn("%s did not close within %d s or %d bytes of the refusal; closing", peer,
+         DRAIN_PATIENCE_MS / 1000, DRAIN_LIMIT);
+}
+
+/* Refuses an upload: prints why, tells the client {"status": "error", "error": why}, and
+ * hangs up without losing that answer. */
 static void refuse(int conn, const char *peer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -202,6 +245,7 @@ static void refuse(int conn, const char *peer, const char *fmt, ...)
     cJSON_AddStringToObject(status, "status", "error");
     cJSON_AddStringToObject(status, "error", why);
     send_status(conn, peer, status);
+    hang_up_after_refusal(conn, peer);
 }
 
 static void accept_upload(int conn, const char *peer, const struct upload_header *header)

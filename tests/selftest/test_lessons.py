@@ -58,6 +58,26 @@ def test_lab_has_a_lessons_table(lab):
     assert rows(lab), f"docs/lessons/{lab}.md has no rows"
 
 
+@pytest.mark.parametrize("lab", LABS)
+def test_the_table_is_the_whole_truth(lab):
+    """Nothing follows the table: no list of promises "not covered yet", no heading or bullet
+    after it. A promise is a row with a check and a mutant, or it is reworded in the
+    handout or walkthrough so that it no longer promises a failure the course does not show."""
+    table = LESSONS / f"{lab}.md"
+    if not table.exists():
+        pytest.skip("no table (test_lab_has_a_lessons_table fails)")
+    lines = table.read_text().splitlines()
+    last = max((n for n, line in enumerate(lines) if line.startswith("|")), default=-1)
+    after = [(n, line) for n, line in enumerate(lines[last + 1:], last + 2) if line.strip()]
+    assert not after, (f"docs/lessons/{lab}.md:{after[0][0]}: text after the table "
+                       f"({after[0][1][:60]!r}): move each promise into the table as a row "
+                       "with its check and mutant, or reword the sentence in the handout or "
+                       "walkthrough")
+    for number, line in enumerate(lines, 1):
+        assert not re.search(r"without a check|not covered|no mutant yet", line, re.I), \
+            f"docs/lessons/{lab}.md:{number}: a promise left uncovered: {line[:80]!r}"
+
+
 @pytest.mark.parametrize("lab,line,promise,check,mutant", ALL_ROWS,
                          ids=[f"{r[0]}:{r[1]}" for r in ALL_ROWS])
 def test_promise_has_a_check_and_a_mutant(lab, line, promise, check, mutant):
