@@ -31,10 +31,14 @@ _registry_lock = threading.Lock()
 
 
 class Output:
-    """Everything one stream of a program has written so far."""
+    """Everything one stream of a program has written so far: at most KEPT bytes, the rest
+    read and dropped (a program that prints without end must not fill the grader's memory)."""
+
+    KEPT = 32 << 20
 
     def __init__(self, stream, name: str):
         self.name = name
+        self.dropped = 0  # bytes read past KEPT
         self._data = bytearray()
         self._cond = threading.Condition()
         self.closed = False
@@ -46,7 +50,9 @@ class Output:
         try:
             while chunk := os.read(fd, 65536):
                 with self._cond:
-                    self._data += chunk
+                    room = self.KEPT - len(self._data)
+                    self._data += chunk[:max(room, 0)]
+                    self.dropped += max(len(chunk) - max(room, 0), 0)
                     self._cond.notify_all()
         except OSError:
             pass

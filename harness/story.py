@@ -82,6 +82,9 @@ class Story:
                 more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
                 out.append(f"  {stream.name}{more}:")
                 out += [f"    | {printable(line[:300])}" for line in shown]
+                if stream.dropped:
+                    out.append(f"  ({stream.name} went on for {stream.dropped} more bytes, "
+                               "not kept)")
         out += self.conversation.render()
         if self.repro:
             out.append("\nto reproduce by hand, in separate terminals:")
