@@ -6,6 +6,9 @@ never to a handful of characters.
 """
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any, Optional
 
 SHOW_LIMIT = 600
@@ -45,6 +48,30 @@ def show(data: bytes | str, limit: int = SHOW_LIMIT) -> str:
         return text
     half = limit // 2
     return f"{text[:half]} ... {text[-half:]} ({size} in all)"
+
+
+def read_program_file(path: Path, limit: int = 64 << 20) -> Optional[bytes]:
+    """A file a program under test wrote (in its check's folder), or None if there is none.
+    Read without following a link at any step below the folder's parent: a program could
+    plant one pointing at what it must not see (a solution, a hidden test), and the check
+    would then quote it. Anything but a regular file is refused the same way."""
+    path = Path(path)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path.parent.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for part in (path.parent.name, path.name):
+            last = part == path.name
+            next_fd = os.open(part, flags | (os.O_NONBLOCK if last else os.O_DIRECTORY),
+                              dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise CheckFailure(f"{path.name} should be a regular file",
+                               actual="a link, a folder or a device")
+        return f.read(limit)
 
 
 def printable(line: str) -> str:

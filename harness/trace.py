@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from .checks import printable
+from .checks import CheckFailure, printable, read_program_file
 
 SHOWN = 12  # events in a failure story
 KEPT = 60   # events kept with a failed check's results, for the diagram
@@ -146,11 +146,13 @@ def read_folder(folder: Path, who: str, start_ns: int) -> list[Event]:
     pids = sorted(folder.glob("*.trace"))[:16] if folder.is_dir() else []  # a fork bomb's: 16
     for path in pids:
         label = who if len(pids) == 1 else f"{who} ({path.stem})"
-        try:
-            with open(path, "rb") as f:  # the tracer stops at 256 KiB; a forger does not
-                text = f.read(1 << 20).decode(errors="replace")
-        except OSError:
+        try:  # the program owns the folder: never follow a link it planted
+            data = read_program_file(path, limit=1 << 20)  # the tracer stops at 256 KiB
+        except CheckFailure:
+            data = None
+        if data is None:
             continue
+        text = data.decode(errors="replace")
         for line in text.splitlines():
             parts = line.split(" ", 6)
             if len(parts) != 7:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks import read_program_file
+
 OPTIONS = [
     "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
     # valgrind counts "possibly lost" blocks in its ERROR SUMMARY by default; a detached
@@ -71,16 +73,19 @@ def parse(text: str) -> Report:
         # reported as leaks, so the error count keeps the other kinds (bad reads, writes...).
         report.errors -= len(re.findall(r"are definitely lost in loss record", text))
     # Each open descriptor is a line "Open ... N: what", then where it was opened; those
-    # "<inherited from parent>" (valgrind's own log among them) are not the program's doing.
+    # "<inherited from parent>" (valgrind's own log among them) are not the program's doing,
+    # nor is the file of the harness's tracer (harness/shim/trace.c: DIR/PID.trace).
     opened = r"^==\d+== (Open (?:file descriptor|AF_\w+ socket) (\d+):.*)\n((?:==\d+==    .*\n)*)"
     for m in re.finditer(opened, text, re.MULTILINE):
-        if int(m.group(2)) > 2 and "<inherited from parent>" not in m.group(3):
+        harness_own = "<inherited from parent>" in m.group(3) or \
+            re.search(r"/trace-\d+-[^/]+/\d+\.trace$", m.group(1).strip())
+        if int(m.group(2)) > 2 and not harness_own:
             report.open_descriptors.append(m.group(1).strip())
     return report
 
 
 def read_report(log: Path) -> Report:
-    try:
-        return parse(log.read_text(errors="replace"))
-    except FileNotFoundError:
+    data = read_program_file(log)  # valgrind writes it as the program: never a link
+    if data is None:
         return Report(text="(no valgrind log was written)")
+    return parse(data.decode(errors="replace"))

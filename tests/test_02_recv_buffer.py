@@ -27,7 +27,7 @@ from typing import Optional
 import pytest
 
 from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, show
+from harness.checks import CheckFailure, expect, expect_equal, read_program_file, show
 from harness.lab import Result
 from harness.process import Proc
 from harness.timing import Deadline, poll_until
@@ -138,7 +138,7 @@ def expect_totals(lab, report: str, size: int, nbytes: int, reads: Optional[int]
 
 
 def expect_file(path: Path, payload: bytes, what: str, hint: str | None = None) -> None:
-    data = path.read_bytes() if path.exists() else None
+    data = read_program_file(path)
     if data is None:
         raise CheckFailure(f"the client should write {what} to -o {path.name}",
                            actual="no such file")
