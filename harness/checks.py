@@ -67,10 +67,11 @@ def read_program_file(path: Path, limit: int = 64 << 20) -> Optional[bytes]:
             fd = next_fd
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckFailure(f"{path.name} should be a regular file",
+                           actual="a folder, a pipe or a device")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise CheckFailure(f"{path.name} should be a regular file",
-                               actual="a link, a folder or a device")
         return f.read(limit)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness import valgrind
-from harness.checks import CheckFailure, show
+from harness.checks import CheckFailure, read_program_file, show
 from harness.process import Proc
 from harness.story import Story
 from harness.timing import Deadline, poll_until
@@ -265,3 +265,27 @@ def test_a_marked_check_gets_a_graded_partial_io_copy(tmp_path, build_dir):
                            "test_one[2-short-io]"]
     assert tests["test_one[1-short-io]"] == ("Does one thing. Partial-I/O version: each send() "
                                              "moves 1-3 bytes (SOCKLAB_SHORT_IO=send=3,seed=9).")
+
+
+def test_a_file_a_program_wrote_is_read_without_following_its_links(tmp_path):
+    """A program could plant a link where a check reads its output, pointing at a solution
+    or a hidden test: the check must never quote what the link points at."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the solution's code")
+    folder = tmp_path / "check"
+    (folder / "real").mkdir(parents=True)
+    (folder / "out.bin").symlink_to(secret)
+    (folder / "linked").symlink_to(tmp_path)
+    (folder / "real" / "out.bin").write_bytes(b"mine")
+    assert read_program_file(folder / "out.bin") is None
+    assert read_program_file(folder / "linked" / "secret.txt") is None
+    assert read_program_file(folder / "real" / "out.bin") == b"mine"
+    assert read_program_file(folder / "missing") is None
+    with pytest.raises(CheckFailure):
+        read_program_file(folder / "real")
+
+
+def test_a_program_that_prints_without_end_does_not_fill_the_graders_memory():
+    proc = Proc("spew", ["sh", "-c", "head -c 50000000 /dev/zero"])
+    assert proc.wait(Deadline(30)) == 0
+    assert len(proc.stdout.data) == proc.stdout.KEPT and proc.stdout.dropped > 0
