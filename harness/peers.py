@@ -7,6 +7,7 @@ Every socket here has a timeout taken from a Deadline: no peer ever waits foreve
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import struct
 import threading
@@ -16,7 +17,7 @@ from typing import Callable, Iterator
 
 from .checks import CheckFailure
 from .trace import TracedSocket
-from .timing import Deadline
+from .timing import Deadline, poll_until
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,36 @@ def reset(sock: socket.socket) -> None:
     crashes or its machine disappears."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+TCP_FIN_WAIT2 = 5  # tcpi_state: our FIN was acknowledged, so the peer has all our bytes
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's TCP state of our socket (tcpi_state, the first byte of TCP_INFO)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def vanish_while_paused(proc, sock: socket.socket, data: bytes, deadline: Deadline,
+                        step: Callable[[str], None]) -> None:
+    """The peer that makes SIGPIPE happen: while the program is paused (SIGSTOP), send data,
+    close our side (FIN), wait until its kernel has acknowledged it, then reset (RST). Let go
+    on, the program finds the data queued and writes its answer to a connection that is
+    gone: send() fails with EPIPE, and raises SIGPIPE unless told not to (MSG_NOSIGNAL)."""
+    step("pause the program (SIGSTOP), as if it were busy")
+    proc.signal(signal.SIGSTOP)
+    try:
+        step(f"send {len(data)} bytes, close our side (FIN), wait for its ACK")
+        send_all(sock, data, deadline)
+        sock.shutdown(socket.SHUT_WR)
+        acked = poll_until(lambda: tcp_state(sock) == TCP_FIN_WAIT2, deadline)
+        if not acked:
+            raise CheckFailure("the program's kernel should acknowledge our FIN",
+                               actual=f"our socket is in TCP state {tcp_state(sock)}")
+        step("reset (RST); then let the program go on (SIGCONT)")
+        reset(sock)
+    finally:
+        proc.signal(signal.SIGCONT)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ path (a student's tree) is configured and built here, in a build directory of it
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess

@@ -6,7 +6,6 @@ handout (labs/01-tcp-basic/README.md).
 """
 import re
 import signal
-import socket
 
 from harness import peers
 from harness.checks import expect, expect_equal, show
@@ -145,33 +144,13 @@ def test_server_survives_vanishing_clients(lab):
         expect_greeting(lab, server)
 
 
-TCP_FIN_WAIT2 = 5  # tcpi_state: our FIN was acknowledged
-
-
-def tcp_state(sock: socket.socket) -> int:
-    """The kernel's TCP state of our socket (tcpi_state, the first byte of TCP_INFO)."""
-    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
-
-
 def test_server_survives_a_client_gone_before_its_greeting(lab):
     """A client sends its name, closes and resets before the server gets to it: the greeting
     goes to a connection that is gone. send() must fail (EPIPE), not raise SIGPIPE, whose
     default action kills the server."""
     with lab.start_server() as server:
-        lab.story.step("pause the server (SIGSTOP), as if it were busy")
-        server.proc.signal(signal.SIGSTOP)
-        try:
-            lab.story.step("connect, send 'Ada\\n', close our side (FIN), wait for its ACK")
-            sock = peers.connect(server.address, lab.deadline())
-            peers.send_all(sock, b"Ada\n", lab.deadline())
-            sock.shutdown(socket.SHUT_WR)
-            acked = poll_until(lambda: tcp_state(sock) == TCP_FIN_WAIT2, lab.deadline())
-            expect(acked, "the server's kernel should acknowledge our FIN",
-                   actual=f"our socket is in TCP state {tcp_state(sock)}")
-            lab.story.step("reset (RST); then let the server go on (SIGCONT)")
-            peers.reset(sock)
-        finally:
-            server.proc.signal(signal.SIGCONT)
+        sock = peers.connect(server.address, lab.deadline())
+        peers.vanish_while_paused(server.proc, sock, b"Ada\n", lab.deadline(), lab.story.step)
         # The server now reads 'Ada\n', still queued for it, and greets a connection that is
         # gone: send() fails with EPIPE, and raises SIGPIPE unless told not to (MSG_NOSIGNAL).
         lab.story.step("a good client afterwards")

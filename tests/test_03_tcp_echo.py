@@ -16,14 +16,13 @@ import pytest
 from harness import peers
 from harness.checks import CheckFailure, expect, expect_equal, show
 from harness.process import describe_status
-from harness.timing import Deadline, poll_until
+from harness.timing import Deadline
 from harness.lab import PAST_THE_LAST_PORT
 
 LAB = "03-tcp-echo"
 KIND = "tcp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
-TCP_FIN_WAIT2 = 5  # tcpi_state: our FIN was acknowledged, so the peer has all our bytes
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -74,11 +73,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tcp_state(sock: socket.socket) -> int:
-    """The kernel's TCP state of our socket (tcpi_state, the first byte of TCP_INFO)."""
-    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
 
 
 def echo_bulk(lab, sock, data: bytes, deadline) -> peers.Received:
@@ -208,19 +202,8 @@ def test_server_survives_sigpipe(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             lab.story.step("send 'hi', read 'HI'")
             exchange(lab, server, sock, b"hi")
-            lab.story.step("pause the server (SIGSTOP), as if it were busy")
-            server.proc.signal(signal.SIGSTOP)
-            try:
-                lab.story.step("send 40000 bytes, close our side (FIN), wait for its ACK")
-                peers.send_all(sock, b"y" * 40_000, lab.deadline())
-                sock.shutdown(socket.SHUT_WR)
-                acked = poll_until(lambda: tcp_state(sock) == TCP_FIN_WAIT2, lab.deadline())
-                expect(acked, "the server's kernel should acknowledge our FIN",
-                       actual=f"our socket is in TCP state {tcp_state(sock)}")
-                lab.story.step("reset (RST); then let the server go on (SIGCONT)")
-                peers.reset(sock)
-            finally:
-                server.proc.signal(signal.SIGCONT)
+            peers.vanish_while_paused(server.proc, sock, b"y" * 40_000, lab.deadline(),
+                                      lab.story.step)
         # The server now reads the 40000 bytes still queued for it and echoes them to a
         # connection that is gone: send() fails with EPIPE, and raises SIGPIPE unless told not
         # to (MSG_NOSIGNAL).
