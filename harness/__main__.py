@@ -4,6 +4,7 @@
   python3 -m harness gradescope SUBMISSION RESULTS_JSON             Gradescope's run_autograder
   python3 -m harness batch FOLDER --out DIR                         one submission per student
   python3 -m harness package student|gradescope [--hidden DIR]      hand-out packages
+  python3 -m harness check|watch [--build-dir DIR] LAB [OPTIONS]     the student's loop (loop.py)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, grade, limits, package, programs, reports, room, sandbox
+from . import batch, grade, limits, loop, package, programs, reports, room, sandbox
 
 
 def add_grading_options(p: argparse.ArgumentParser) -> None:
@@ -145,6 +146,11 @@ def package_command(args) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["check"], ["watch"]):  # options of their own, passed on to the checks
+        rest, build_dir = argv[1:], programs.default_build_dir()
+        if rest[:1] == ["--build-dir"] and len(rest) > 1:
+            build_dir, rest = Path(rest[1]), rest[2:]
+        return loop.main(argv[0], rest, build_dir.resolve())
     parser = argparse.ArgumentParser(prog="socklab", description="socklab's grader")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -83,6 +83,11 @@ def printable(line: str) -> str:
                    f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c in line)
 
 
+def printable_text(text: str) -> str:
+    """printable() for every line of a text, its line breaks kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def fail(what: str, **details) -> None:
     raise CheckFailure(what, **details)
 

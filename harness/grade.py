@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import programs
+from .checks import printable_text
 
 LAB_TIMEOUT = 600  # seconds for one lab's tests; every test has its own, shorter, deadlines
 
@@ -109,7 +110,10 @@ def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[s
     shutil.rmtree(basetemp, ignore_errors=True)  # what the programs wrote
     if not results.exists():
         return [], output
-    checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"], t["message"],
+    # Whatever a program printed reaches the terminal and the reports escaped, even where a
+    # message did not come through the story (story.py escapes its own).
+    checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"],
+                    printable_text(t["message"]),
                     t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir,
                     events=t.get("events", []), failed_at=t.get("failed_at", 0.0),
                     failed_step=t.get("failed_step", ""))
@@ -130,6 +134,8 @@ def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,
     known = sorted({*builds, *(built or {})})
     chosen = [lab for lab in (labs or known) if modules_for(lab, tests_dirs)]
     workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("*.build-error.txt"):  # the reports describe this grading only
+        stale.unlink(missing_ok=True)
     results = []
     for lab in chosen:
         if progress:
@@ -141,16 +147,16 @@ def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,
             result.built, result.build_output = False, f"no {lab} in this implementation"
         else:
             result.built, result.build_output = build_lab(build_dir, builds[lab])
+        result.build_output = printable_text(result.build_output)  # it quotes the sources
         lab_extra = list(extra)
         error_file = workdir / f"{lab}.build-error.txt"
-        error_file.unlink(missing_ok=True)  # a later good build leaves no stale report
         if not result.built:
             error_file.write_text(result.build_output)
             lab_extra += ["--build-error-file", str(error_file)]
         result.checks, output = run_tests(lab, impl, build_dir, workdir, lab_extra, tests_dirs,
                                           scratch)
         if not result.checks:
-            result.error = output[-3000:]
+            result.error = printable_text(output[-3000:])
         results.append(result)
         if done:
             done(results)
@@ -161,7 +167,51 @@ def first_line(text: str) -> str:
     return next((line for line in text.splitlines() if line.strip()), "")
 
 
-def scoreboard(results: list[LabResult], title: str) -> str:
+EXCERPT_HEAD = 12  # lines of a failure's message: the step, expected, actual, hint
+EXCERPT_TAIL = 5  # last lines of each stream of each program
+
+
+def excerpt(message: str) -> list[str]:
+    """The part of a failure's story that fits on a terminal: its head (the step, expected,
+    actual, hint), and for each program how it ended and the last lines of its stdout and
+    stderr, where its own words (the clue, often) are. The steps and the commands to
+    reproduce it are left to the full feedback."""
+    blocks = message.split("\n\n")
+    head = blocks[0].splitlines()
+    out = head[:EXCERPT_HEAD] + (["..."] if len(head) > EXCERPT_HEAD else [])
+    for block in blocks[1:]:
+        lines = block.splitlines()
+        if not lines or lines[0] in ("steps:",) or lines[0].startswith("to reproduce"):
+            continue
+        if not lines[0].startswith(" ") and "):" in lines[0]:  # "server (how it ended): cmd"
+            out.append(lines[0])
+            stream: list[str] = []
+            for line in lines[1:] + ["  end:"]:
+                if line.startswith("    | "):
+                    stream.append(line)
+                    continue
+                if len(stream) > EXCERPT_TAIL:
+                    out.append(f"    | ... ({len(stream) - EXCERPT_TAIL} lines before)")
+                out += stream[-EXCERPT_TAIL:]
+                stream = []
+                if line != "  end:":
+                    out.append(line.split(", last ")[0].rstrip(":") + ":"
+                               if line.endswith(":") else line)
+        else:
+            out += lines[:EXCERPT_HEAD]
+    return out
+
+
+def check_command(lab: str, impl: str = "labs") -> str:
+    """The command that reruns one lab's checks on a fresh build."""
+    return f"./socklab check {lab}" + ("" if impl == "labs" else f" --impl {impl}")
+
+
+def scoreboard(results: list[LabResult], title: str, impl: str | None = None) -> str:
+    """impl: what was graded, for the command that reruns a lab; by default read from the
+    title ("socklab: labs/", "socklab: /path/to/tree"), as every grader writes it."""
+    if impl is None:
+        impl = title.removeprefix("socklab: ").rstrip("/") or "labs"
     out = [title, "", f"{'lab':<20} {'checks':>7}  {'points':>11}"]
     total = maximum = 0.0
     for r in results:
@@ -184,8 +234,8 @@ def scoreboard(results: list[LabResult], title: str) -> str:
             failed = [c for c in r.checks if c.outcome == "failed"]
             if failed:
                 c = failed[0]
-                out += ["", f"{r.lab}: {len(failed)} check(s) failed; the first, {c.name}:"]
-                out += [f"  {line}" for line in c.message.splitlines()[:12]]
-                number = r.lab[:2]
-                out.append(f"  all of them: cmake --build build --target check{number}")
+                out += ["", f"{r.lab}: 1 check failed, {c.name}:" if len(failed) == 1 else
+                        f"{r.lab}: {len(failed)} checks failed; the first, {c.name}:"]
+                out += [f"  {line}".rstrip() for line in excerpt(c.message)]
+                out.append(f"  all of them: {check_command(r.lab, impl)}")
     return "\n".join(out)

@@ -22,7 +22,7 @@ from . import valgrind
 from .limits import Limits
 from .checks import CheckFailure, expect, show
 from .peers import Address
-from .process import Proc, describe_status
+from .process import Proc
 from .programs import ROOT, LabBuild
 from .sandbox import BASE_ENV, Walls, give_to
 from .shortio import ShortIO
@@ -73,7 +73,7 @@ class Result:
         if self.returncode != code:
             raise CheckFailure(
                 f"the {self.proc.name} should exit with status {code}" + (f" ({why})" if why else ""),
-                expected=f"exit status {code}", actual=describe_status(self.returncode))
+                expected=f"exit status {code}", actual=self.proc.status())
 
     def expect_stdout_line(self, pattern: str, what: str, hint: str | None = None) -> re.Match:
         """The first line of stdout matching pattern (a regex for the whole line)."""
@@ -136,7 +136,7 @@ class Lab:
             raise CheckFailure(f"lab {self.name} has no program called {program!r}")
         if not path.exists():
             raise CheckFailure(f"{path} does not exist: lab {self.name} is not built",
-                               hint=f"build it: cmake --build build --target {self.build.target}"
+                               hint=f"build it: ./socklab check {self.name}"
                                     " (the compiler's errors say what to fix)")
         return path
 
@@ -196,29 +196,32 @@ class Lab:
         return env
 
     def start_server(self, *args: str, host: str = "127.0.0.1", program: str = "server",
-                     port: str = "0", env: dict | None = None, cwd: Path | None = None) -> Server:
-        """Starts a server on an OS-chosen port and waits for its "listening on" line."""
+                     port: str = "0", env: dict | None = None, cwd: Path | None = None,
+                     hint: str | None = None) -> Server:
+        """Starts a server on an OS-chosen port and waits for its "listening on" line. hint:
+        what a server that does not get there most likely got wrong, if the check knows."""
         self.story.step(f"start the {program}")
         proc = self.start(program, "-H", host, "-p", port, *args, env=env, cwd=cwd)
         match = proc.wait_for_stdout(LISTENING_RE, self.deadline())
         if match is None:
-            self._no_listening_line(proc)
+            self._no_listening_line(proc, hint)
         listen_host = match.group(2) or match.group(3)
         return Server(self, proc, Address(listen_host, int(match.group(4))))
 
-    def _no_listening_line(self, proc: Proc) -> None:
+    def _no_listening_line(self, proc: Proc, hint: str | None = None) -> None:
         if proc.wait(self.deadline(1)) is None:  # ended: wait() also reads its last words
             proc.kill()
-        state = "is still running" if proc.returncode is None else proc.status()
         raise CheckFailure(
             f"the {proc.name} should print 'listening on HOST:PORT' as its first line, once it "
             f"listens", expected="a line like 'listening on 127.0.0.1:40123'",
-            actual=f"it printed {show(proc.stdout.text)} and {state}",
-            hint="print the address getsockname() returns, and check each call before it")
+            actual=f"it printed {show(proc.stdout.text)}; {_how_it_ended(proc)}",
+            hint=hint or "print the address getsockname() returns, and check each call before it")
 
     def run(self, program: str, *args: str, input: bytes = b"", timeout: float = DEFAULT_WAIT,
-            env: dict | None = None, cwd: Path | None = None) -> Result:
-        """Runs a program to its end, feeding it input on stdin."""
+            env: dict | None = None, cwd: Path | None = None, hint: str | None = None) -> Result:
+        """Runs a program to its end, feeding it input on stdin. hint: what a program that
+        does not end in time most likely got wrong, when the check knows better than the
+        general "waiting for something that never comes"."""
         proc = self.start(program, *args, env=env, cwd=cwd)
         proc.write(input)
         proc.close_stdin()
@@ -227,8 +230,8 @@ class Lab:
             proc.kill()
             raise CheckFailure(
                 f"the {program} did not finish within {timeout:g} s",
-                hint="it may be waiting for something that never comes: a reply the other side "
-                     "will not send, or the end of a connection it never sees")
+                hint=hint or "it may be waiting for something that never comes: a reply the "
+                             "other side will not send, or the end of a connection it never sees")
         proc.exit_seen = True
         self.judge_valgrind(proc)
         return Result(proc, code)
@@ -239,12 +242,12 @@ class Lab:
         """Waits for a line of the program's stdout to match pattern."""
         match = proc.wait_for_stdout(pattern, self.deadline(timeout), start)
         if match is None:
-            state = ("is still running" if proc.running
-                     else f"has {describe_status(proc.returncode)}")
+            when = (f"after {timeout:g} s its stdout is" if proc.running else
+                    "its stdout was")  # it ended: the wait ended with it, not at the deadline
             raise CheckFailure(f"the {proc.name} should print {what}",
                                expected=f"a line matching {pattern!r}",
-                               actual=f"after {timeout:g} s its stdout is {show(proc.stdout.text)} "
-                                      f"and it {state}", hint=hint)
+                               actual=f"{when} {show(proc.stdout.text)}; {_how_it_ended(proc)}",
+                               hint=hint)
         return match
 
     def expect_usage(self, program: str, bad_arguments: list[list[str]]) -> None:
@@ -265,7 +268,7 @@ class Lab:
         if not proc.running:
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
-                               actual=f"it has {proc.status()}",
+                               actual=_how_it_ended(proc),
                                hint="a client that misbehaves must never stop a server")
 
     def finish_server(self, server: Server) -> None:
@@ -274,7 +277,7 @@ class Lab:
         proc = server.proc
         if not proc.running and not proc.exit_seen:
             raise CheckFailure(f"the {proc.name} ended during the test; it should run until it "
-                               "is stopped", actual=f"it has {proc.status()}",
+                               "is stopped", actual=_how_it_ended(proc),
                                hint="a client that closes, resets or vanishes must never stop "
                                     "a server")
         if proc.running:
@@ -301,6 +304,14 @@ class Lab:
             raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
                                "; ".join(problems), actual="\n" + report.summary(),
                                hint=f"the whole report is in {log}")
+
+
+def _how_it_ended(proc: Proc) -> str:
+    """For a sentence of a check's message: "it is still running", or how it ended."""
+    if proc.running:
+        return f"the {proc.name} is still running"
+    proc.wait(Deadline(1))  # the exit status, and its last output, are ready at once
+    return f"the {proc.name} {proc.status()}"
 
 
 def _relative(path: Path) -> str:

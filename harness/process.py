@@ -90,19 +90,42 @@ class Output:
             return self._cond.wait_for(lambda: self.closed, timeout=deadline.remaining())
 
 
-def describe_status(returncode: Optional[int]) -> str:
+# How a program ended by a signal of its own doing, in the words a student needs.
+_SIGNAL_WORDS = {
+    "SIGSEGV": "crashed: segmentation fault (SIGSEGV): a bad pointer or an array overrun",
+    "SIGBUS": "crashed: bus error (SIGBUS): a bad pointer",
+    "SIGFPE": "crashed: arithmetic error (SIGFPE), such as a division by zero",
+    "SIGILL": "crashed: illegal instruction (SIGILL)",
+    "SIGABRT": "crashed: abort() (SIGABRT): a failed assert, or the C library found corruption "
+               "(a buffer overflow, a double free)",
+    "SIGPIPE": "killed by SIGPIPE: it wrote to a connection the peer had closed "
+               "(ignore SIGPIPE, or send with MSG_NOSIGNAL)",
+    "SIGXCPU": "killed by SIGXCPU: it used up its CPU time limit",
+    "SIGXFSZ": "killed by SIGXFSZ: it wrote a file over the size limit",
+    "SIGKILL": "killed by SIGKILL, not by the grader's stop (a memory or time limit?)",
+}
+
+
+def describe_status(returncode: Optional[int], sent: frozenset[int] = frozenset()) -> str:
+    """How a program ended, in words a student reads right. sent: the signals the grader
+    itself sent it (a program the grader stopped did not crash)."""
     if returncode is None:
         return "still running"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        hints = {"SIGPIPE": " (it wrote to a connection the peer had closed)",
-                 "SIGSEGV": " (a crash: a bad pointer or an array overrun)",
-                 "SIGABRT": " (abort(): a failed assert, or the C library found corruption)"}
-        return f"killed by {name}{hints.get(name, '')}"
-    return f"exited with status {returncode}"
+    if returncode >= 0:
+        after = " after the grader's SIGTERM" if signal.SIGTERM in sent else ""
+        return f"exited with status {returncode}{after}"
+    signo = -returncode
+    try:
+        name = signal.Signals(signo).name
+    except ValueError:
+        name = f"signal {signo}"
+    if signo in sent:
+        if signo == signal.SIGKILL and signal.SIGTERM in sent:
+            return "still running after the grader's SIGTERM: killed by the grader"
+        if signo == signal.SIGKILL:
+            return "still running at the end of the check: stopped by the grader"
+        return f"stopped by the grader's {name}"
+    return _SIGNAL_WORDS.get(name, f"killed by {name}")
 
 
 class Proc:
@@ -136,6 +159,7 @@ class Proc:
         self.stderr = Output(self._popen.stderr, "stderr")
         self.exit_seen = False  # a test looked at the exit status on purpose
         self.stopped_by_harness = False
+        self.signals_sent: set[int] = set()  # by the grader: it stopped the program, no crash
         self.valgrind_log: Optional[Path] = None  # set when it runs under valgrind
         with _registry_lock:
             _registry.add(self)
@@ -210,6 +234,7 @@ class Proc:
 
     def signal(self, signo: int) -> None:
         if self.running:
+            self.signals_sent.add(signo)
             try:
                 os.kill(self.pid, signo)
             except ProcessLookupError:
@@ -227,6 +252,8 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: the program and anything it started."""
+        if self.running:
+            self.signals_sent.add(signal.SIGKILL)
         try:
             os.killpg(self._leader, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -256,7 +283,7 @@ class Proc:
         return shlex.join(self.display)
 
     def status(self) -> str:
-        return describe_status(self.returncode)
+        return describe_status(self.returncode, frozenset(self.signals_sent))
 
 
 def kill_all() -> None:

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from . import trace
-from .checks import CheckFailure, printable
+from .checks import CheckFailure, printable, printable_text
 from .timing import Deadline
 
 if TYPE_CHECKING:
@@ -89,4 +89,6 @@ class Story:
         if self.repro:
             out.append("\nto reproduce by hand, in separate terminals:")
             out += [f"  {line}" for line in dict.fromkeys(self.repro)]
-        return "\n".join(out)
+        # Nothing a program wrote, however it reached a message (a compiler's output, a
+        # value quoted in a hint), can move the cursor or clear the screen.
+        return printable_text("\n".join(out))

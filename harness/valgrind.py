@@ -44,10 +44,11 @@ class Report:
             found.append("valgrind printed no summary: the program did not exit normally "
                          "(killed by a signal, or still running), so nothing could be checked")
         if self.errors:
-            found.append(f"{self.errors} memory error(s) (invalid reads/writes, uninitialised "
-                         "values, bad frees)")
+            found.append(f"{self.errors} memory error{'s' if self.errors != 1 else ''} (invalid "
+                         "reads/writes, uninitialised values, bad frees)")
         if self.definitely_lost:
-            found.append(f"{self.definitely_lost} bytes definitely lost (memory never freed)")
+            found.append(f"{self.definitely_lost} byte{'s' if self.definitely_lost != 1 else ''} "
+                         "definitely lost (memory never freed)")
         if self.open_descriptors:
             found.append("file descriptors still open at exit: " +
                          "; ".join(self.open_descriptors))

@@ -39,7 +39,9 @@ def expect_greeting(lab, server, name: bytes = b"Ada"):
                  "address, then close the connection",
                  hint="TCP delivers bytes: read until the newline, answer with send_all, close")
     expect(reply.ended == "eof", "the server should close the connection after the greeting",
-           expected="end of stream (recv returns 0)", actual=f"the connection ended by {reply.ended}")
+           expected="end of stream (recv returns 0)", actual=f"the connection ended by {reply.ended}",
+           hint="close() the socket accept() returned once the greeting is sent: the client "
+                "reads until the end of the stream")
     return me
 
 
@@ -172,7 +174,9 @@ def test_server_restarts_on_the_same_port_at_once(lab):
         lab.stop_server(server)
         sock.close()  # the server closed first, so its side of the connection is in TIME_WAIT
     lab.story.step(f"start the server again at once, on the same port {server.port}")
-    with lab.start_server(port=server.port) as again:
+    with lab.start_server(port=server.port, hint="set SO_REUSEADDR on the listening socket "
+                          "before bind(): without it, bind() fails while the old connections "
+                          "wait in TIME_WAIT") as again:
         expect_equal(again.port, server.port, "the restarted server should use the -p port")
         expect_greeting(lab, again)
 

@@ -217,17 +217,18 @@ class Lockstep:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def run_client_against(lab, handler, *args: str, host: str = "127.0.0.1") -> Result:
+def run_client_against(lab, handler, *args: str, host: str = "127.0.0.1",
+                       timeout: float = 20, hint: str | None = None) -> Result:
     with peers.PeerServer(handler, host=host, timeout=10 * lab.settings.time_scale) as peer:
         lab.story.step(f"run: client -p {peer.address.port} {' '.join(args)}, against a Python "
                        "server")
         if isinstance(handler, Lockstep):
             proc = lab.start("client", "-H", host, "-p", str(peer.address.port), *args)
             handler.attach(proc)
-            result = finish(lab, proc, timeout=20)
+            result = finish(lab, proc, timeout=timeout)
         else:
             result = lab.run("client", "-H", host, "-p", str(peer.address.port), *args,
-                             timeout=20)
+                             timeout=timeout, hint=hint)
         peer.join(lab.deadline())
         peer.check()
     return result
@@ -555,7 +556,9 @@ def test_client_recv_returns_what_has_arrived(lab, size):
                  f"{[len(p) for p in pieces]} bytes, each only after the client had reported the "
                  f"one before: each recv() with a {size}-byte buffer should return what had "
                  "arrived, at most a buffer full",
-                 hint="a recv() that returns less than the buffer does not mean the end: only "
+                 hint="pass the -b size to recv() as its length, and allocate that many bytes"
+                      if any(n > size for n in reads.chunks) else
+                      "a recv() that returns less than the buffer does not mean the end: only "
                       "0 does")
     result.expect_status(0)
     expect_reads(lab, result.stdout_bytes, size, sum(map(len, pieces)))
@@ -579,16 +582,24 @@ def test_client_single_recv_loses_the_rest(lab):
     expect_file(out, DEFAULT_TEXT[:k], f"the {k} bytes of that one recv()")
 
 
+EOF_ENDS_THE_LOOP = ("recv() returns 0 once the server has closed: that ends the loop (called "
+                     "again, recv() returns 0 at once, forever)")
+
+
 def test_client_stops_at_end_of_stream(lab):
     """recv() returning 0 ends the loop: the client reports it and exits at once."""
     lab.story.step("-q: the loop must end by itself when the server closes")
-    result = run_client_against(lab, sends(DEFAULT_TEXT), "-q", "-b", "7")
+    # A few hundred bytes: "at once" is well within 5 s, and a client that never stops is
+    # told so in 5 s rather than 20.
+    result = run_client_against(lab, sends(DEFAULT_TEXT), "-q", "-b", "7", timeout=5,
+                                hint=EOF_ENDS_THE_LOOP)
     result.expect_status(0)
     expect(not CHUNK_LINE.search(result.stdout_bytes), "-q should print no 'recv N:' lines",
            actual=show(result.stdout))
     expect_totals(lab, result.stdout, 7, len(DEFAULT_TEXT))
     lab.story.step("the same, with a line per recv()")
-    result = run_client_against(lab, sends(DEFAULT_TEXT), "-b", "7")
+    result = run_client_against(lab, sends(DEFAULT_TEXT), "-b", "7", timeout=5,
+                                hint=EOF_ENDS_THE_LOOP)
     result.expect_status(0)
     expect_reads(lab, result.stdout_bytes, 7, len(DEFAULT_TEXT))
     last = result.stdout.splitlines()[-2:]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import select
 import re
 import socket
 import struct
@@ -175,15 +176,35 @@ def vm_peak_kib(proc) -> int:
     return 0
 
 
-def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None) -> re.Match:
+def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None,
+                  instead: str | None = None, start: int = 0) -> re.Match:
+    """Waits for a line of stderr (at or after offset start) matching pattern. instead: the
+    lines that report the same event otherwise (say, a refusal of another length): once one
+    of those is there, the expected line can no longer come, and the wait ends."""
     regex = re.compile(pattern, re.MULTILINE)
-    match = proc.stderr.wait_for(lambda data: regex.search(data.decode("utf-8", "replace")),
-                                 lab.deadline())
-    if match is None:
+    other = re.compile(instead, re.MULTILINE) if instead else None
+
+    def settled(data: bytes):
+        text = data.decode("utf-8", "replace")
+        found = regex.search(text, start)
+        return found or (other is not None and other.search(text, start) is not None)
+
+    match = proc.stderr.wait_for(settled, lab.deadline())
+    if not isinstance(match, re.Match):
         raise CheckFailure(f"the {proc.name} should print {what} on stderr",
                            expected=f"a line matching {pattern!r}",
                            actual=f"its stderr is {show(proc.stderr.text)}", hint=hint)
     return match
+
+
+def started_writing(updir: Path) -> bool:
+    return any(p.stat().st_size > 0 for p in updir.iterdir())
+
+
+def spoke(sock: socket.socket) -> bool:
+    """The server has answered, closed or reset the connection: what the test waits for
+    next will not happen (a refused upload, say), so waiting on would only waste time."""
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def expect_no_big_allocation(lab, server, before_kib: int, length: int) -> None:
@@ -377,6 +398,7 @@ def test_echo_refuses_a_length_over_the_limit(lab):
     with lab.start_server("echo") as server:
         for length in [0xFFFFFFFF, MAX_FRAME_LEN + 1]:
             before = vm_peak_kib(server.proc)
+            logged = len(server.proc.stderr.data)
             lab.story.step(f"send the prefix {struct.pack('!I', length).hex(' ')} ({length} "
                            "bytes) and 10 bytes")
             with peers.connect(server.address, lab.deadline()) as sock:
@@ -388,7 +410,8 @@ def test_echo_refuses_a_length_over_the_limit(lab):
                    actual=f"{show(rest)}, then {reader.how_it_ended()}")
             expect_stderr(lab, server.proc, rf"refused a frame of {length} bytes",
                           f"'refused a frame of {length} bytes from PEER: the limit is 1048576 "
-                          "bytes'")
+                          "bytes'", instead=r"refused a frame of \d+ bytes", start=logged,
+                          hint="read the 4 bytes of the prefix in network byte order: ntohl()")
             expect_no_big_allocation(lab, server, before, length)
             lab.expect_running(server.proc, "after a frame over the limit")
         lab.story.step("a good client afterwards")
@@ -403,7 +426,10 @@ def test_echo_peer_leaving_mid_frame(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, struct.pack("!I", 100) + b"0123456789", lab.deadline())
         expect_stderr(lab, server.proc, r"in the middle of a frame",
-                      "'PEER closed the connection in the middle of a frame'")
+                      "'PEER closed the connection in the middle of a frame'",
+                      instead=r"refused a frame of \d+ bytes",  # it misread the length
+                      hint="a recv() of 0 before the announced length has arrived means the peer "
+                           "left in the middle of the frame")
         lab.story.step("send half a prefix, then reset")
         sock = peers.connect(server.address, lab.deadline())
         peers.send_all(sock, b"\x00\x00", lab.deadline())
@@ -420,8 +446,9 @@ def echo_peer(count: int, reply_in_pieces: bool):
 
     def handler(conn, peer):
         reader = Reader(conn, Deadline(10))
-        for i in range(1, count + 1):
-            received.append(reader.frame(f"the client should send message {i} as a frame"))
+        for i in range(1, count + 1):  # a prefix over the limit is wrong at once: no waiting
+            received.append(reader.frame(f"the client should send message {i} as a frame",
+                                         limit=MAX_FRAME_LEN))
         replies = b"".join(frame(p) for p in received)
         if reply_in_pieces:
             peers.send_in_pieces(conn, replies, 1, 0.002, Deadline(10))
@@ -660,6 +687,7 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
     with server:
         for length in [0xFFFFFFFF, MAX_HEADER_LEN + 1]:
             before = vm_peak_kib(server.proc)
+            logged = len(server.proc.stderr.data)
             lab.story.step(f"send the header length {struct.pack('!I', length).hex(' ')} "
                            f"({length} bytes)")
             with peers.connect(server.address, lab.deadline()) as sock:
@@ -855,7 +883,7 @@ def test_upload_file_appears_only_when_verified(lab):
             lab.story.step("send the header and the first 200000 bytes")
             peers.send_all(sock, data[:-200_000], lab.deadline())
             lab.story.step("wait until the server has written some of it to a file")
-            poll_until(lambda: any(p.stat().st_size > 0 for p in updir.iterdir()),
+            poll_until(lambda: started_writing(updir) or spoke(sock) or not server.proc.running,
                        lab.deadline(3))
             expect(not (updir / "growing.bin").exists(), "growing.bin should not exist before "
                    "all of it has arrived and its checksum is right",
@@ -918,7 +946,7 @@ def test_server_ends_cleanly_during_an_upload(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             lab.story.step("send the header and 100000 of 300000 bytes")
             peers.send_all(sock, upload_bytes("cut.bin", body)[:-200_000], lab.deadline())
-            poll_until(lambda: any(p.stat().st_size > 0 for p in updir.iterdir()),
+            poll_until(lambda: started_writing(updir) or spoke(sock) or not server.proc.running,
                        lab.deadline(3))
             lab.story.step("send SIGTERM while the server waits for the rest")
             code = lab.stop_server(server)

@@ -206,7 +206,8 @@ static bool ask(int fd, const struct server *server, const char *message, int fi
      *  b. Print "attempt N: sent request N to SERVER, waiting W s", W in seconds ("%.3f").
      *  c. await_reply() for wait_ms: GOT_REPLY: return true; FAILED: return false.
      *  d. TIMED_OUT: if the next wait (twice this one) would be longer than limit_ms,
-     *     warn("no reply from SERVER after N attempts; giving up") and return false.
+     *     warn("no reply from SERVER after N attempts; giving up") ("1 attempt" when N is
+     *     1) and return false.
      *     Otherwise double wait_ms and go round again. */
     todo(8, "ask(%d, ..., \"%s\", %d, %d, ...)", fd, message, first_ms, limit_ms);
 }

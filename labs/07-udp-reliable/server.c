@@ -112,9 +112,11 @@ static void answer(int fd, char *data, size_t len, const struct sockaddr *peer,
      *     "ignored a malformed datagram from PEER" and return: no reply.
      *  c. If lose_request(loss) (above) says this one is lost, print
      *     "request ID from PEER: dropped" and return, without a reply.
-     *  d. Otherwise uppercase every byte of data (toupper), sendto() all len bytes back to
-     *     peer, and print "request ID from PEER: answered". If sendto() fails:
-     *     warn_errno("sendto %s", PEER) and return: one client's trouble must not stop us.
+     *  d. Otherwise uppercase data: a-z become A-Z, every other byte stays (compare with
+     *     'a' and 'z' yourself, as in labs 03 and 06: toupper() depends on the locale).
+     *     sendto() all len bytes back to peer, and print "request ID from PEER: answered".
+     *     If sendto() fails: warn_errno("sendto %s", PEER) and return: one client's
+     *     trouble must not stop us.
      *  Print the ID with "%" PRIu32 (it is a uint32_t). */
     todo(3, "answer(%d, ..., %zu, ...)", fd, len);
 }

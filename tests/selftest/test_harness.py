@@ -140,6 +140,62 @@ def test_story_names_the_step_the_todo_and_the_programs_output():
     assert "| server: TODO step 1" in text and "to reproduce" in text
 
 
+def test_story_says_how_each_program_ended_in_a_students_words():
+    """A program the grader stopped did not crash; a crash is named as one."""
+    story = Story()
+    story.step("run them")
+    with Proc("server", ["sleep", "30"]) as stopped, \
+            Proc("client", ["sh", "-c", "kill -SEGV $$"]) as crashed, \
+            Proc("other", ["sh", "-c", "exit 1"]) as failed:
+        for proc in (stopped, crashed, failed):
+            story.started(proc)
+        crashed.wait(Deadline(5))
+        failed.wait(Deadline(5))
+        stopped.kill()
+        text = story.render(CheckFailure("x"))
+    assert "server (still running at the end of the check: stopped by the grader)" in text
+    assert "client (crashed: segmentation fault (SIGSEGV)" in text
+    assert "other (exited with status 1)" in text
+    assert "SIGKILL" not in text
+
+
+def test_program_output_cannot_drive_the_terminal(tmp_path):
+    """Escape sequences a program prints (clear the screen, move the cursor) reach the story,
+    the scoreboard and the reports as text: \\x1b, never the byte itself."""
+    from harness import grade
+    story = Story()
+    story.step("run it")
+    with Proc("server", ["printf", "\\033[2J\\033[Hforged\\n"]) as proc:
+        story.started(proc)
+        proc.wait(Deadline(5))
+        text = story.render(CheckFailure("x", actual="\x1b[2J quoted by a check"))
+    assert "\x1b" not in text and "| \\x1b[2J\\x1b[Hforged" in text
+    check = grade.Check("test_x", "", 1, "failed", text, 0.1)
+    board = grade.scoreboard([grade.LabResult("01-tcp-basic", checks=[check])], "socklab: labs/")
+    assert "\x1b" not in board and "\\x1b[2J" in board
+
+
+def test_scoreboard_excerpt_keeps_the_programs_last_words():
+    """The terminal's excerpt of a failure shows how each program ended and the last lines
+    of its stdout and stderr, where the program's own explanation usually is."""
+    from harness import grade
+    story = Story()
+    story.step("send a frame")
+    with Proc("server", ["sh", "-c", "echo listening; echo 'server: refused a frame of 83886080 "
+                                     "bytes' >&2; sleep 30"]) as proc:
+        story.started(proc)
+        proc.wait_for_stdout("listening", Deadline(5))
+        proc.stderr.wait_for(lambda data: b"refused" in data, Deadline(5))
+        proc.kill()
+        text = story.render(CheckFailure("the reply should be framed", expected="a", actual="b",
+                                         hint="ntohl()"))
+    lines = grade.excerpt(text)
+    assert any("server (still running at the end of the check: stopped by the grader)" in line
+               for line in lines)
+    assert "    | server: refused a frame of 83886080 bytes" in lines
+    assert not any(line.startswith("to reproduce") for line in lines)
+
+
 def test_plugin_reports_a_check_failure_as_a_story(tmp_path):
     test_file = tmp_path / "test_story.py"
     test_file.write_text(textwrap.dedent("""\
