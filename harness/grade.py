@@ -110,15 +110,18 @@ def run_tests(lab: str, impl: str, build_dir: Path, workdir: Path, extra: list[s
     shutil.rmtree(basetemp, ignore_errors=True)  # what the programs wrote
     if not results.exists():
         return [], output
-    # Whatever a program printed reaches the terminal and the reports escaped, even where a
-    # message did not come through the story (story.py escapes its own).
-    checks = [Check(t["name"], t["doc"], float(t["points"]), t["outcome"],
-                    printable_text(t["message"]),
-                    t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir,
-                    events=t.get("events", []), failed_at=t.get("failed_at", 0.0),
-                    failed_step=t.get("failed_step", ""))
-              for t in json.loads(results.read_text())["tests"]]
-    return checks, output
+    return read_results(results, main_dir), output
+
+
+def read_results(results: Path, main_dir: Path) -> list[Check]:
+    """The checks of a pytest --results file. Whatever a program printed reaches the terminal
+    and the reports escaped, even where a message did not come through the story."""
+    return [Check(t["name"], t["doc"], float(t["points"]), t["outcome"],
+                  printable_text(t["message"]),
+                  t["duration"], hidden=Path(t["path"]).resolve().parent != main_dir,
+                  events=t.get("events", []), failed_at=t.get("failed_at", 0.0),
+                  failed_step=t.get("failed_step", ""))
+            for t in json.loads(results.read_text())["tests"]]
 
 
 def grade(build_dir: Path, impl: str, labs: list[str] | None, workdir: Path,

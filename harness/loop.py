@@ -33,7 +33,7 @@ PYTHON = sys.executable
 # The options passed through to the checks: the harness's own and a few of pytest's.
 WITH_VALUE = {"--impl", "--short-io", "-k", "--limit-fsize", "--maxfail"}
 FLAGS = {"--valgrind", "--limits", "-x", "--exitfirst", "-v", "-vv", "-q", "--lf"}
-OPTIONS_HELP = "--impl WHAT, --short-io SPEC, --valgrind, --limits, -k NAME, -x, -v"
+OPTIONS_HELP = "--impl WHAT, --short-io SPEC, --valgrind, --limits, -k NAME, -x, -v, --html"
 
 
 class BadArguments(Exception):
@@ -46,6 +46,7 @@ class Request:
     lab: Optional[str]  # None: watch every lab
     impl: str = "labs"
     passed_on: list[str] = field(default_factory=list)  # options for the checks
+    html: bool = False  # check: also write report.html (htmlreport.py)
 
 
 def known_labs() -> list[str]:
@@ -94,6 +95,8 @@ def parse(command: str, argv: list[str]) -> Request:
             request.passed_on += [option, value]
         elif arg in FLAGS:
             request.passed_on.append(arg)
+        elif arg == "--html" and command == "check":
+            request.html = True
         elif not arg.startswith("-"):
             raise BadArguments(f"socklab {command}: one lab at a time, and first ({arg!r} "
                                f"came after it)")
@@ -185,8 +188,25 @@ def check_main(request: Request, build_dir: Path) -> int:
         print(printable_text(output.rstrip()), file=sys.stderr)
         return 1
     os.chdir(ROOT)
+    if request.html:
+        return check_with_html(request, lab, build_dir)
     cmd = pytest_command(request, lab, build_dir)
     os.execv(cmd[0], cmd)  # pytest's own exit status, and its Ctrl-C
+
+
+def check_with_html(request: Request, lab: str, build_dir: Path) -> int:
+    """check, then report.html of that run: each failure's story and its diagram."""
+    from . import grade, htmlreport
+    out = build_dir / "check" / lab
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.json"
+    results.unlink(missing_ok=True)
+    code = subprocess.call(pytest_command(request, lab, build_dir, ["--results", str(results)]))
+    if results.exists():
+        result = grade.LabResult(lab, checks=grade.read_results(results, ROOT / "tests"))
+        path = htmlreport.write([result], out, f"socklab check {lab} ({request.impl})")
+        print(f"\nthe HTML report, with a diagram of each failed check: {path}")
+    return code
 
 
 # -- watch ---------------------------------------------------------------------------------
