@@ -52,9 +52,10 @@ def grade_command(args) -> int:
                           done=save)
     save(results)
     print(grade.scoreboard(results, title))
-    print(f"\nreports (results.json, junit.xml, feedback.txt): {out}")
+    print(f"\nreports (results.json, junit.xml, feedback.txt): {programs.shown(out)}")
     if args.html:
-        print(f"the HTML report, with a diagram of each failed check: {out / 'report.html'}")
+        print("the HTML report, with a diagram of each failed check: "
+              f"{programs.shown(out / 'report.html')}")
     everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)
     return 0 if results and everything else 1
 

@@ -237,8 +237,9 @@ def scoreboard(results: list[LabResult], title: str, impl: str | None = None) ->
             failed = [c for c in r.checks if c.outcome == "failed"]
             if failed:
                 c = failed[0]
-                out += ["", f"{r.lab}: 1 check failed, {c.name}:" if len(failed) == 1 else
-                        f"{r.lab}: {len(failed)} checks failed; the first, {c.name}:"]
+                said = f"{c.doc} ({c.name})" if c.doc else c.name  # the sentence, then -k's name
+                out += ["", f"{r.lab}: 1 check failed: {said}" if len(failed) == 1 else
+                        f"{r.lab}: {len(failed)} checks failed; the first: {said}"]
                 out += [f"  {line}".rstrip() for line in excerpt(c.message)]
                 out.append(f"  all of them: {check_command(r.lab, impl)}")
     return "\n".join(out)

@@ -205,7 +205,7 @@ def check_with_html(request: Request, lab: str, build_dir: Path) -> int:
     if results.exists():
         result = grade.LabResult(lab, checks=grade.read_results(results, ROOT / "tests"))
         path = htmlreport.write([result], out, f"socklab check {lab} ({request.impl})")
-        print(f"\nthe HTML report, with a diagram of each failed check: {path}")
+        print(f"\nthe HTML report, with a diagram of each failed check: {programs.shown(path)}")
     return code
 
 

@@ -33,6 +33,14 @@ class LabBuild:
     trace: Path | None = None  # the tracer built alongside (harness/shim/trace.c)
 
 
+def shown(path: Path) -> str:
+    """A path as a student would type it: relative to where they are, when it is below."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def default_build_dir() -> Path:
     return Path(os.environ.get("SOCKLAB_BUILD_DIR", ROOT / "build"))
 

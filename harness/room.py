@@ -132,7 +132,7 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
     save(results)
     print(grade.scoreboard(results, title))
     print(f"\n{sandbox.describe_mode(walls.mode)}")
-    print(f"reports (results.json, junit.xml, feedback.txt): {out}")
+    print(f"reports (results.json, junit.xml, feedback.txt, report.html): {programs.shown(out)}")
     everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)
     return 0 if results and everything else 1
 
