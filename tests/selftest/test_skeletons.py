@@ -1,6 +1,11 @@
 """Each skeleton in labs/ compiles, and fails every test of its lab quickly, with a message
 that names the TODO step where the student's program stopped."""
-from .support import run_lab_tests
+import re
+from pathlib import Path
+
+import pytest
+
+from .support import ROOT, run_lab_tests
 
 FAST = 5.0  # seconds: the acceptance bound for a skeleton's failure
 
@@ -17,3 +22,35 @@ def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, build_dir, tmp
     unnamed = [name for name, t in run.tests.items() if "TODO step" not in t["message"]]
     assert not unnamed, f"these failures do not name a TODO step: {unnamed}\n" + \
         "\n\n".join(run.tests[n]["message"][:1500] for n in unnamed[:2])
+
+
+# -- what a skeleton provides is the solution's, word for word --------------------------------
+
+FUNCTION_RE = re.compile(r"^(?:static |enum |struct |const |unsigned |[a-z_]+[ *]+)+\**"
+                         r"([a-z_][a-z0-9_]*)\([^;{]*\)\n\{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+
+
+def functions(path: Path) -> dict[str, str]:
+    """Each top-level function definition of a C file (the project's style: the name line,
+    then `{` and `}` alone at the start of a line), by name."""
+    return {m.group(1): m.group(0) for m in FUNCTION_RE.finditer(path.read_text())}
+
+
+def test_skeleton_functions_are_the_solutions(lab_name):
+    """Every function a skeleton gives the student (one without a TODO step) is the
+    solution's, word for word: the handout says each thing once, and so does the code."""
+    lab, reference = ROOT / "labs" / lab_name, ROOT / "solutions" / lab_name
+    if not reference.exists():
+        pytest.skip("no solutions/ here")
+    compared = 0
+    for source in sorted(lab.glob("*.c")):
+        given = functions(source)
+        theirs = functions(reference / source.name) if (reference / source.name).exists() else {}
+        for name, text in given.items():
+            if "TODO step" in text or "todo(" in text or name not in theirs:
+                continue  # the student's to write, or the skeleton's own stub
+            compared += 1
+            assert text == theirs[name], (
+                f"{source.relative_to(ROOT)}: {name}() differs from the solution's; a "
+                f"function the skeleton provides must be the solution's, word for word")
+    assert compared > 0, f"no function of {lab_name}'s skeleton was compared: is the parser right?"
