@@ -191,6 +191,16 @@ def vm_peak_kib(proc) -> int:
     return 0
 
 
+def blocked(proc) -> bool:
+    """Whether the process sleeps in a system call (state S in /proc/PID/stat): waiting for
+    bytes that have not come, rather than still working on those that have."""
+    try:
+        with open(f"/proc/{proc.pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "S"
+    except (OSError, IndexError):
+        return False
+
+
 def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None) -> re.Match:
     regex = re.compile(pattern, re.MULTILINE)
     match = proc.stderr.wait_for(lambda data: regex.search(data.decode("utf-8", "replace")),
@@ -971,11 +981,15 @@ def test_upload_file_appears_only_after_the_trailer(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             lab.story.step("send the header and the whole file, but not the trailer yet")
             peers.send_all(sock, header_for("whole.bin", body) + body, lab.deadline())
-            lab.story.step("wait until the server has written all 300000 bytes")
+            lab.story.step("wait until the server has written all 300000 bytes and waits for "
+                           "more")
+            # The file first, then the state: a server seen sleeping after its last write
+            # is waiting for the trailer, and has done all it does before that.
             whole = poll_until(lambda: any(p.stat().st_size == len(body)
-                                           for p in updir.iterdir()), lab.deadline(3))
-            expect(whole, "the server should write the file as it arrives",
-                   actual=f"the upload directory holds {files_in(updir)}")
+                                           for p in updir.iterdir()) and blocked(server.proc),
+                               lab.deadline(3))
+            expect(whole, "the server should write the file as it arrives, then wait for the "
+                   "trailer", actual=f"the upload directory holds {files_in(updir)}")
             expect(not (updir / "whole.bin").exists(), "whole.bin should not exist before the "
                    "trailer's digest is known to match", actual=f"the upload directory holds "
                    f"{files_in(updir)}", hint="rename() the temporary file only after the "

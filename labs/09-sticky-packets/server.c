@@ -261,14 +261,33 @@ enum body_result {
     BODY_ABANDONED, /* the connection broke or the server is stopping: no one to tell */
 };
 
+/* Receives what has arrived, at least 1 byte and at most len. Unlike recv_exact(), it does
+ * not wait until buf is full, so each piece of a file can be hashed and written as soon as
+ * it is here. Returns the count, 0 if the peer has closed, or -1 with errno set (ETIMEDOUT
+ * or ECANCELED, as recv_exact()). */
+static ssize_t recv_some(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        int ready = wait_readable(fd, IDLE_TIMEOUT_MS);
+        if (ready != 1) {
+            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+            return -1;
+        }
+        ssize_t got = recv(fd, buf, len, 0);
+        if (got != -1 || errno != EINTR)
+            return got;
+    }
+}
+
 /* Receives size bytes into file, and computes their SHA-256 into digest (unless digest is
- * NULL: --no-verify). Each chunk is hashed as soon as it has arrived, while the client
- * sends the next one: the hashing overlaps the transfer instead of following it. */
+ * NULL: --no-verify). Each piece is hashed as soon as it has arrived, while the client
+ * sends the next one: the hashing overlaps the transfer instead of following it. Every
+ * read asks for no more than the file's remaining bytes: what follows them is the trailer. */
 static enum body_result receive_body(int conn, const char *peer, int file, uint64_t size,
                                      unsigned char *digest, char why[WHY_LEN])
 {
     EVP_MD_CTX *hash = digest != NULL ? EVP_MD_CTX_new() : NULL;
-    char *chunk = malloc(CHUNK_LEN); /* too big for the stack of a thread, if we had any */
+    char *chunk = malloc(CHUNK_LEN); /* 256 KiB: the heap's job, not the stack's */
     if ((digest != NULL && (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)) ||
         chunk == NULL) {
         EVP_MD_CTX_free(hash);
@@ -280,22 +299,22 @@ static enum body_result receive_body(int conn, const char *peer, int file, uint6
     uint64_t done = 0;
     while (result == BODY_OK && done < size) {
         size_t want = size - done < CHUNK_LEN ? (size_t)(size - done) : CHUNK_LEN;
-        ssize_t got = recv_exact(conn, chunk, want);
+        ssize_t got = recv_some(conn, chunk, want);
         if (got == -1 && errno == ETIMEDOUT) {
             snprintf(why, WHY_LEN, "nothing arrived for %d s", IDLE_TIMEOUT_MS / 1000);
             result = BODY_REFUSED;
         } else if (got == -1) {
             report_receive_error(peer);
             result = BODY_ABANDONED;
+        } else if (got == 0) { /* the client closed before the end of the file */
+            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
+                     done, size);
+            result = BODY_REFUSED;
         } else if (hash != NULL && EVP_DigestUpdate(hash, chunk, (size_t)got) != 1) {
             snprintf(why, WHY_LEN, "the server cannot compute checksums");
             result = BODY_REFUSED;
         } else if (write_all(file, chunk, (size_t)got) == -1) {
             snprintf(why, WHY_LEN, "the server cannot write the file: %s", strerror(errno));
-            result = BODY_REFUSED;
-        } else if ((size_t)got < want) { /* the client closed before the end of the file */
-            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
-                     done + (uint64_t)got, size);
             result = BODY_REFUSED;
         }
         done += got > 0 ? (uint64_t)got : 0;
