@@ -189,11 +189,14 @@ static void send_json(int fd, cJSON *object, const char *what)
         die("the %s is longer than %d bytes", what, MAX_HEADER_LEN);
     }
     int sent = send_frame(fd, json, (uint32_t)len);
+    int send_errno = errno;
     cJSON_free(json);
     /* EPIPE, ECONNRESET: the server has refused the upload and hung up; its answer, read
      * next, says why. */
-    if (sent == -1 && errno != EPIPE && errno != ECONNRESET)
+    if (sent == -1 && send_errno != EPIPE && send_errno != ECONNRESET) {
+        errno = send_errno;
         die_errno("send");
+    }
 }
 
 /* Step 11: the header frame: {"name": ..., "size": ...}. */
