@@ -2,7 +2,7 @@
 
 The tests follow the handout's three parts (labs/09-sticky-packets/README.md): the naive
 receiver that takes one recv() for one message; length-prefixed frames; file upload with a
-JSON header. The server is tested with Python peers - a writer that sends one byte per write,
+JSON header, the file, and a JSON trailer that carries its SHA-256. The server is tested with Python peers - a writer that sends one byte per write,
 one that puts many frames (or header and body) in a single write, peers that lie about
 lengths, names and checksums, or vanish - and the client with Python servers; then both
 together.
@@ -56,10 +56,26 @@ def header_frame(fields) -> bytes:
     return frame(json.dumps(fields).encode())
 
 
-def upload_bytes(name: str, body: bytes, **changes) -> bytes:
-    """Header frame and body, as the lab's client sends them; changes override fields."""
-    fields = {"name": name, "size": len(body), "sha256": sha256(body), **changes}
-    return header_frame(fields) + body
+def header_for(name: str, body: bytes, **changes) -> bytes:
+    """The header frame of an upload of body: {"name": ..., "size": ...}; changes override
+    or add fields."""
+    return header_frame({"name": name, "size": len(body), **changes})
+
+
+def trailer_for(body: bytes, digest: str | None = None) -> bytes:
+    """The trailer frame after body: {"sha256": its digest} (or the digest given)."""
+    return frame(json.dumps({"sha256": sha256(body) if digest is None else digest}).encode())
+
+
+def upload_bytes(name: str, body: bytes, digest: str | None = None, **changes) -> bytes:
+    """Header frame, body and trailer frame, as the lab's client sends them; changes
+    override header fields, digest the trailer's."""
+    return header_for(name, body, **changes) + body + trailer_for(body, digest)
+
+
+def seed_upload_bytes(name: str, body: bytes, **changes) -> bytes:
+    """The tutorials' upload: the digest in the header, the body, and no trailer."""
+    return header_for(name, body, sha256=sha256(body), **changes) + body
 
 
 def content(size: int, seed: int = 9) -> bytes:
@@ -174,6 +190,16 @@ def vm_peak_kib(proc) -> int:
     except OSError:
         pass
     return 0
+
+
+def blocked(proc) -> bool:
+    """Whether the process sleeps in a system call (state S in /proc/PID/stat): waiting for
+    bytes that have not come, rather than still working on those that have."""
+    try:
+        with open(f"/proc/{proc.pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "S"
+    except (OSError, IndexError):
+        return False
 
 
 def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None,
@@ -572,18 +598,20 @@ def test_upload_file_sizes(lab, size):
     body = content(scaled)
     digest = sha256(body)
     name = f"file-{size}.bin"
-    header = header_frame({"name": name, "size": scaled, "sha256": digest})
+    header, trailer = header_for(name, body), trailer_for(body, digest)
     server, updir = start_upload_server(lab)
     with server:
         if scaled <= 1 << 20:
-            lab.story.step(f"upload {name}: the header frame and {scaled} bytes in one write")
-            status = upload(lab, server, header + body)
+            lab.story.step(f"upload {name}: the header frame, {scaled} bytes and the trailer "
+                           "frame in one write")
+            status = upload(lab, server, header + body + trailer)
         else:
             note = "" if scaled == size else (
                 f" (scaled down from {size}: " + ("short I/O cuts every recv)"
                                                   if lab.settings.short_io else "valgrind)"))
-            lab.story.step(f"upload {name}: the header frame, then {scaled} bytes{note}")
-            status = upload(lab, server, header, body, timeout=60)
+            lab.story.step(f"upload {name}: the header frame, then {scaled} bytes{note}, then "
+                           "the trailer frame")
+            status = upload(lab, server, header, body, trailer, timeout=60)
         lab.story.step(f"check {updir / name}")
         expect_stored(lab, server, updir, name, body, status, digest)
         expect_files(updir, [name], "the upload directory should hold the file and nothing "
@@ -591,7 +619,7 @@ def test_upload_file_sizes(lab, size):
 
 
 def test_upload_one_byte_per_write(lab):
-    """Steps 8-10: header and file written one byte per write arrive just the same."""
+    """Steps 8-10: header, file and trailer written one byte per write arrive just the same."""
     body = content(150)
     server, updir = start_upload_server(lab)
     with server:
@@ -620,7 +648,8 @@ def test_upload_with_the_lab_client(lab):
 
 
 def upload_peer(answer: dict):
-    """A Python upload server: reads a header frame and the body, answers with `answer`."""
+    """A Python upload server: reads a header frame, the body and a trailer frame, answers
+    with `answer`."""
     got: dict = {}
 
     def handler(conn, peer):
@@ -637,6 +666,12 @@ def upload_peer(answer: dict):
         expect(body is not None, f"the client should send the {size} bytes it announced",
                actual=f"{len(reader.buf)} bytes, then {reader.how_it_ended()}")
         got["body"] = body
+        text = reader.frame("after the file, the client should send a framed trailer",
+                            MAX_HEADER_LEN)
+        try:
+            got["trailer"] = json.loads(text)
+        except ValueError:
+            raise CheckFailure("the trailer should be JSON", actual=show(text))
         peers.send_all(conn, header_frame(answer), Deadline(5))
         reader.until_closed()
 
@@ -644,7 +679,8 @@ def upload_peer(answer: dict):
 
 
 def test_upload_client_sends_a_true_header(lab):
-    """Step 11: the client's header has the file's name, size and SHA-256, then the file."""
+    """Step 11: the client sends a header with the file's name and size, the file, then a
+    trailer with the file's SHA-256."""
     body = content(70_000)
     source = lab.workdir / "data.bin"
     source.write_bytes(body)
@@ -655,10 +691,12 @@ def test_upload_client_sends_a_true_header(lab):
         result = lab.run("client", "-p", str(peer.address.port), "upload", str(source))
         peer.join(Deadline(5))
         peer.check()
-    expect_equal(got.get("header"), {"name": "data.bin", "size": len(body),
-                                     "sha256": sha256(body)},
-                 "the header should be {\"name\": ..., \"size\": ..., \"sha256\": ...}")
+    expect_equal(got.get("header"), {"name": "data.bin", "size": len(body)},
+                 "the header should be {\"name\": ..., \"size\": ...}")
     expect(got.get("body") == body, "the body should be the file, byte for byte")
+    expect_equal(got.get("trailer"), {"sha256": sha256(body)},
+                 "the trailer should be {\"sha256\": ...}, the digest of the file sent",
+                 hint="hash each chunk as you send it; EVP_DigestFinal_ex() after the last")
     result.expect_status(0)
     result.expect_stdout_line(r"^uploaded .*data\.bin as data\.bin: 70000 bytes, sha256 "
                               rf"{sha256(body)}$", "'uploaded ...'")
@@ -687,7 +725,6 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
     with server:
         for length in [0xFFFFFFFF, MAX_HEADER_LEN + 1]:
             before = vm_peak_kib(server.proc)
-            logged = len(server.proc.stderr.data)
             lab.story.step(f"send the header length {struct.pack('!I', length).hex(' ')} "
                            f"({length} bytes)")
             with peers.connect(server.address, lab.deadline()) as sock:
@@ -705,23 +742,18 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
 BAD_HEADERS = [
     ("not JSON", b"name=x.txt size=3"),
     ("JSON but not an object", b'["x.txt", 3]'),
-    ("no name", json.dumps({"size": 3, "sha256": sha256(b"abc")}).encode()),
-    ("no size", json.dumps({"name": "x.txt", "sha256": sha256(b"abc")}).encode()),
-    ("no sha256", json.dumps({"name": "x.txt", "size": 3}).encode()),
-    ("a size that is text", json.dumps({"name": "x.txt", "size": "3",
-                                        "sha256": sha256(b"abc")}).encode()),
-    ("a negative size", json.dumps({"name": "x.txt", "size": -3,
-                                    "sha256": sha256(b"abc")}).encode()),
-    ("a size of 1.5 bytes", json.dumps({"name": "x.txt", "size": 1.5,
-                                        "sha256": sha256(b"abc")}).encode()),
-    ("a size over 1 GiB", json.dumps({"name": "x.txt", "size": MAX_FILE_SIZE + 1,
-                                      "sha256": sha256(b"abc")}).encode()),
-    ("a sha256 that is too short", json.dumps({"name": "x.txt", "size": 3,
-                                               "sha256": "abc"}).encode()),
-    ("a name that is a number", json.dumps({"name": 7, "size": 3,
-                                            "sha256": sha256(b"abc")}).encode()),
-    ("bytes after the JSON", json.dumps({"name": "x.txt", "size": 3,
-                                         "sha256": sha256(b"abc")}).encode() + b"}"),
+    ("no name", json.dumps({"size": 3}).encode()),
+    ("no size", json.dumps({"name": "x.txt"}).encode()),
+    ("a size that is text", json.dumps({"name": "x.txt", "size": "3"}).encode()),
+    ("a negative size", json.dumps({"name": "x.txt", "size": -3}).encode()),
+    ("a size of 1.5 bytes", json.dumps({"name": "x.txt", "size": 1.5}).encode()),
+    ("a size over 1 GiB", json.dumps({"name": "x.txt", "size": MAX_FILE_SIZE + 1}).encode()),
+    ("a sha256 in the header that is too short",
+     json.dumps({"name": "x.txt", "size": 3, "sha256": "abc"}).encode()),
+    ("a sha256 in the header that is a number",
+     json.dumps({"name": "x.txt", "size": 3, "sha256": 7}).encode()),
+    ("a name that is a number", json.dumps({"name": 7, "size": 3}).encode()),
+    ("bytes after the JSON", json.dumps({"name": "x.txt", "size": 3}).encode() + b"}"),
 ]
 
 
@@ -771,19 +803,21 @@ def test_upload_refuses_a_nul_inside_a_json_string(lab):
     cases = [
         ("a name with \\u0000 inside, then a path",
          upload_bytes("safe.txt\0../../etc/passwd", body)),
-        ("a sha256 of 64 right digits, then \\u0000",
-         upload_bytes("nul.txt", body, sha256=sha256(body) + "\0")),
-        ("a sha256 of 64 right digits, then \\u0000 and more",
-         upload_bytes("nul.txt", body, sha256=sha256(body) + "\0 and more")),
+        ("a trailer sha256 of 64 right digits, then \\u0000",
+         upload_bytes("nul.txt", body, digest=sha256(body) + "\0")),
+        ("a trailer sha256 of 64 right digits, then \\u0000 and more",
+         upload_bytes("nul.txt", body, digest=sha256(body) + "\0 and more")),
+        ("a header sha256 of 64 right digits, then \\u0000",
+         header_for("nul.txt", body, sha256=sha256(body) + "\0") + body),
     ]
     with server:
         before = sorted(str(p) for p in lab.workdir.rglob("*"))
         for what, data in cases:
             lab.story.step(f"upload with {what}: {show(data, 160)}")
-            expect_refused(upload(lab, server, data), f"a header with {what}")
-            lab.expect_running(server.proc, f"after a header with {what}")
+            expect_refused(upload(lab, server, data), f"an upload with {what}")
+            lab.expect_running(server.proc, f"after an upload with {what}")
         after = sorted(str(p) for p in lab.workdir.rglob("*"))
-        expect_equal(after, before, "no file should be created anywhere for these headers",
+        expect_equal(after, before, "no file should be created anywhere for these uploads",
                      hint="cJSON decodes \\u0000 into a NUL byte, and a C string ends there: "
                           "check every character of the value, not only those before a NUL")
         lab.story.step("a good upload afterwards")
@@ -838,7 +872,8 @@ def test_upload_short_body_leaves_no_file(lab):
     server, updir = start_upload_server(lab)
     with server:
         lab.story.step("announce 1000 bytes, send 500, then shut down our sending side")
-        status = upload(lab, server, upload_bytes("short.bin", body)[:-500], half_close=True)
+        status = upload(lab, server, header_for("short.bin", body) + body[:500],
+                        half_close=True)
         expect_refused(status, "a file that ends early", "500 of 1000")
         expect_files(updir, [], "neither the file nor a temporary file should be left")
         lab.story.step("a good upload afterwards")
@@ -862,15 +897,83 @@ def test_upload_vanishing_client_leaves_no_file(lab):
 
 
 def test_upload_wrong_checksum_leaves_no_file(lab):
-    """Steps 8-10: a file whose SHA-256 is not the header's is refused and not stored."""
+    """Steps 8-10: a file whose SHA-256 is not the trailer's is refused and not stored."""
     body = content(65537)
     server, updir = start_upload_server(lab)
     with server:
-        lab.story.step("upload corrupt.bin with the checksum of other bytes")
+        lab.story.step("upload corrupt.bin with a trailer holding the checksum of other bytes")
         status = upload(lab, server, upload_bytes("corrupt.bin", body,
-                                                  sha256=sha256(b"something else")))
+                                                  digest=sha256(b"something else")))
         expect_refused(status, "a file with the wrong checksum", "checksum")
         expect_files(updir, [], "neither the file nor a temporary file should be left")
+        lab.story.step("upload corrupt.bin with one byte changed on the way")
+        bent = bytearray(body)
+        bent[40_000] ^= 1
+        status = upload(lab, server, header_for("corrupt.bin", body) + bent + trailer_for(body))
+        expect_refused(status, "a file with one byte changed", "checksum")
+        expect_files(updir, [], "neither the file nor a temporary file should be left")
+
+
+def bad_trailers(body: bytes) -> list[tuple[str, bytes]]:
+    """Trailers that must be refused after body, each with what is wrong with it."""
+    digest = sha256(body)
+    return [
+        ("a trailer that is not JSON", frame(b"sha256=" + digest.encode())),
+        ("a trailer that is JSON but not an object", frame(json.dumps([digest]).encode())),
+        ("a trailer with no sha256", frame(json.dumps({"md5": "0" * 32}).encode())),
+        ("a trailer whose sha256 is too short", frame(json.dumps({"sha256": "abc"}).encode())),
+        ("a trailer whose sha256 is a number", frame(json.dumps({"sha256": 7}).encode())),
+        ("a trailer with bytes after the JSON",
+         frame(json.dumps({"sha256": digest}).encode() + b"}")),
+        ("a trailer length of ff ff ff ff", b"\xff\xff\xff\xff"),
+        (f"a trailer length of {MAX_HEADER_LEN + 1}", struct.pack("!I", MAX_HEADER_LEN + 1)),
+        ("no trailer at all (the client closes after the file)", b""),
+    ]
+
+
+def test_upload_refuses_trailers_that_are_wrong(lab):
+    """Steps 8-10: after a whole file, a trailer that is missing, not a JSON object with a
+    64-digit sha256, or longer than 4096 bytes (ff ff ff ff among them) is refused before
+    anything is allocated for it, and no file is left."""
+    body = content(5000)
+    server, updir = start_upload_server(lab)
+    with server:
+        for what, trailer in bad_trailers(body):
+            before = vm_peak_kib(server.proc)
+            lab.story.step(f"upload x.bin (5000 bytes), then {what}: {show(trailer, 120)}")
+            status = upload(lab, server, header_for("x.bin", body) + body + trailer,
+                            half_close=True)
+            expect_refused(status, f"an upload with {what}")
+            expect_no_big_allocation(lab, server, before, 0xFFFFFFFF)
+            lab.expect_running(server.proc, f"after {what}")
+            expect_files(updir, [], f"no file should be left after {what}")
+        lab.story.step("a good upload afterwards")
+        expect_stored(lab, server, updir, "x.bin", body,
+                      upload(lab, server, upload_bytes("x.bin", body)))
+
+
+@pytest.mark.parametrize("style", ["the digest in the header", "no digest anywhere"])
+def test_upload_in_the_tutorials_style(lab, style):
+    """Steps 8-10: the tutorials' upload - the digest in the header, the file, no trailer - is
+    still stored, and still refused when the file does not match it."""
+    body = content(70_000)
+    server, updir = start_upload_server(lab)
+    with server:
+        lab.story.step("upload seed.bin with its sha256 in the header, and no trailer")
+        status = upload(lab, server, seed_upload_bytes("seed.bin", body))
+        expect_stored(lab, server, updir, "seed.bin", body, status)
+        if style == "no digest anywhere":
+            lab.story.step("upload bare.bin with no sha256 in the header, then close: a trailer "
+                           "is missing")
+            status = upload(lab, server, header_for("bare.bin", body) + body, half_close=True)
+            expect_refused(status, "an upload with no digest in its header nor a trailer")
+            expect_files(updir, ["seed.bin"], "bare.bin should not be stored")
+            return
+        lab.story.step("upload other.bin with the digest of other bytes in the header")
+        status = upload(lab, server, header_for("other.bin", body, sha256=sha256(b"other")) +
+                        body)
+        expect_refused(status, "a file that does not match its header's digest", "checksum")
+        expect_files(updir, ["seed.bin"], "other.bin should not be stored")
 
 
 def test_upload_file_appears_only_when_verified(lab):
@@ -894,6 +997,54 @@ def test_upload_file_appears_only_when_verified(lab):
             status = Reader(sock, lab.deadline()).status()
         expect_stored(lab, server, updir, "growing.bin", body, status)
         expect_files(updir, ["growing.bin"], "the temporary file should be gone")
+
+
+def test_upload_file_appears_only_after_the_trailer(lab):
+    """Steps 8-10: all of the file has arrived, but its digest has not: the name does not
+    exist yet, and a wrong digest leaves nothing behind."""
+    body = content(300_000)
+    server, updir = start_upload_server(lab)
+    with server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send the header and the whole file, but not the trailer yet")
+            peers.send_all(sock, header_for("whole.bin", body) + body, lab.deadline())
+            lab.story.step("wait until the server has written all 300000 bytes and waits for "
+                           "more")
+            # The file first, then the state: a server seen sleeping after its last write
+            # is waiting for the trailer, and has done all it does before that.
+            whole = poll_until(lambda: any(p.stat().st_size == len(body)
+                                           for p in updir.iterdir()) and blocked(server.proc),
+                               lab.deadline(3))
+            expect(whole, "the server should write the file as it arrives, then wait for the "
+                   "trailer", actual=f"the upload directory holds {files_in(updir)}")
+            expect(not (updir / "whole.bin").exists(), "whole.bin should not exist before the "
+                   "trailer's digest is known to match", actual=f"the upload directory holds "
+                   f"{files_in(updir)}", hint="rename() the temporary file only after the "
+                   "trailer has arrived and its sha256 equals the digest of what arrived")
+            lab.story.step("send a trailer with the digest of other bytes")
+            peers.send_all(sock, trailer_for(body, sha256(b"not this")), lab.deadline())
+            status = Reader(sock, lab.deadline()).status()
+        expect_refused(status, "a file whose trailer does not match it", "checksum")
+        expect_files(updir, [], "no file, and no temporary file, should be left")
+
+
+def test_upload_without_verifying_for_the_benchmark(lab):
+    """The -N (--no-verify) switch of both programs: no SHA-256 on either side; the file is
+    stored all the same, and both say it was not verified."""
+    body = content(100_000)
+    source = lab.workdir / "fast.bin"
+    source.write_bytes(body)
+    updir = lab.workdir / "uploads"
+    with lab.start_server("-N", "-d", str(updir), "upload") as server:
+        lab.story.step(f"run: client -N upload {source}, against: server -N upload")
+        result = lab.run("client", "-N", "-p", server.port, "upload", str(source), timeout=10)
+        result.expect_status(0)
+        result.expect_stdout_line(r"^uploaded .*fast\.bin as fast\.bin: 100000 bytes, not "
+                                  r"verified$", "'uploaded FILE as NAME: SIZE bytes, not verified'")
+        lab.expect_stdout(server.proc, r"^stored fast\.bin: 100000 bytes, not verified$",
+                          "'stored NAME: SIZE bytes, not verified'")
+        expect((updir / "fast.bin").read_bytes() == body,
+               "the stored fast.bin should be the file the client sent")
 
 
 def test_uploads_one_after_another_and_at_once(lab):

@@ -4,8 +4,9 @@
  *                          watch the naive server take them for one message
  *   client echo MSG...     sends each message as a frame, all of them at once, then reads
  *                          and prints the framed replies: every boundary survives
- *   client upload FILE     sends FILE after a JSON header (name, size, SHA-256) and prints
- *                          the server's answer; exit status 1 if the server refused it */
+ *   client upload FILE     sends a JSON header (name, size), FILE, and a JSON trailer with
+ *                          the SHA-256 of what it sent, hashed chunk by chunk while sending;
+ *                          prints the server's answer; exit status 1 if it refused the file */
 #include "frame.h"
 #include "socklab.h"
 
@@ -24,13 +25,14 @@
 #include <unistd.h>
 
 enum {
-    CHUNK_LEN = 64 * 1024, /* how much of a file we read and send at a time */
+    CHUNK_LEN = 256 * 1024, /* how much of a file we read, send and hash at a time */
     WHY_LEN = 256,
 };
 
 struct options {
     double gap;       /* naive mode: seconds between two sends */
     const char *name; /* upload mode: the name to store the file under */
+    bool no_verify;   /* upload mode: compute no SHA-256 (to measure what it costs) */
 };
 
 /* A socket connected to host:port, as in lab 01. Exits with a message if no address
@@ -105,18 +107,20 @@ static void echo_messages(int fd, char **messages, int count)
 
 /* --------------------------------------------------------------- part 3: file upload */
 
-/* What the header says about a file, computed before we connect. */
+/* A file being uploaded, and the SHA-256 of what has been sent of it so far. */
 struct upload {
     const char *path;
     const char *name;
     int file;
     uint64_t size;
-    unsigned char sha256[SHA256_LEN];
+    char *chunk;                      /* CHUNK_LEN bytes: the piece being sent */
+    EVP_MD_CTX *hash;                 /* NULL with --no-verify */
+    unsigned char sha256[SHA256_LEN]; /* once the whole file is sent (zeros with --no-verify) */
 };
 
-/* Opens the file and computes its size and SHA-256 (reading it once; it is read again to
- * be sent). */
-static void prepare_upload(struct upload *up)
+/* Opens the file, learns its size, and gets the buffer and the SHA-256 computation ready.
+ * Nothing is read yet: the file is read once, as it is sent. */
+static void prepare_upload(struct upload *up, bool verify)
 {
     up->file = open(up->path, O_RDONLY);
     if (up->file == -1)
@@ -129,55 +133,86 @@ static void prepare_upload(struct upload *up)
     if ((uint64_t)st.st_size > MAX_FILE_SIZE)
         die("cannot upload %s: it is larger than the server's limit of 1 GiB", up->path);
     up->size = (uint64_t)st.st_size;
-
-    EVP_MD_CTX *hash = EVP_MD_CTX_new();
-    if (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)
-        die("cannot compute SHA-256");
-    char chunk[CHUNK_LEN];
-    ssize_t got;
-    while ((got = read(up->file, chunk, sizeof chunk)) != 0) {
-        if (got == -1 && errno == EINTR)
-            continue;
-        if (got == -1)
-            die_errno("cannot read %s", up->path);
-        if (EVP_DigestUpdate(hash, chunk, (size_t)got) != 1)
+    up->chunk = malloc(CHUNK_LEN);
+    if (up->chunk == NULL)
+        die("out of memory");
+    memset(up->sha256, 0, SHA256_LEN);
+    up->hash = NULL;
+    if (verify) {
+        up->hash = EVP_MD_CTX_new();
+        if (up->hash == NULL || EVP_DigestInit_ex(up->hash, EVP_sha256(), NULL) != 1)
             die("cannot compute SHA-256");
     }
-    if (EVP_DigestFinal_ex(hash, up->sha256, NULL) != 1)
-        die("cannot compute SHA-256");
-    EVP_MD_CTX_free(hash);
-    if (lseek(up->file, 0, SEEK_SET) == -1)
-        die_errno("cannot read %s again", up->path);
 }
 
-/* Step 11: the header frame: {"name": ..., "size": ..., "sha256": ...}. */
+/* Adds len bytes of the file to its SHA-256 (nothing with --no-verify). */
+static void hash_chunk(struct upload *up, const void *chunk, size_t len)
+{
+    if (up->hash != NULL && EVP_DigestUpdate(up->hash, chunk, len) != 1)
+        die("cannot compute SHA-256");
+}
+
+/* Puts the SHA-256 of everything given to hash_chunk() into up->sha256. */
+static void finish_hash(struct upload *up)
+{
+    if (up->hash != NULL && EVP_DigestFinal_ex(up->hash, up->sha256, NULL) != 1)
+        die("cannot compute SHA-256");
+}
+
+static void finish_upload(struct upload *up)
+{
+    EVP_MD_CTX_free(up->hash);
+    free(up->chunk);
+    close(up->file);
+}
+
+/* Step 11: a JSON object as a frame, as the header and the trailer go; deletes object. */
+static void send_json(int fd, cJSON *object, const char *what)
+{
+    /* TODO step 11: send object as a frame of JSON text, then delete it.
+     *  a. cJSON_PrintUnformatted(object) gives the text (NULL: die("out of memory"), after
+     *     cJSON_Delete(object)); cJSON_Delete(object) in any case.
+     *  b. Longer than MAX_HEADER_LEN: cJSON_free() the text, die("the %s is longer than %d
+     *     bytes", what, MAX_HEADER_LEN).
+     *  c. send_frame() it, then cJSON_free() it. If send_frame failed with EPIPE or
+     *     ECONNRESET, the server has refused the upload and hung up: carry on, its answer
+     *     says why. Another failure: die_errno("send"). */
+    todo(11, "send_json(%d, ..., \"%s\")", fd, what);
+}
+
+/* Step 11: the header frame: {"name": ..., "size": ...}. */
 static void send_header(int fd, const struct upload *up)
 {
-    /* TODO step 11: send the header frame {"name": ..., "size": ..., "sha256": ...}.
-     *  a. cJSON_CreateObject(), then cJSON_AddStringToObject(header, "name", up->name),
-     *     cJSON_AddNumberToObject(header, "size", (double)up->size) and
-     *     cJSON_AddStringToObject(header, "sha256", hex), where hex_encode() made hex from
-     *     up->sha256.
-     *  b. cJSON_PrintUnformatted() gives the text (NULL: die("out of memory")); then
-     *     cJSON_Delete() the object.
-     *  c. Longer than MAX_HEADER_LEN: cJSON_free() the text, die("the header for %s is
-     *     longer than %d bytes", ...). Else send_frame() it (failure: die_errno("send")),
-     *     and cJSON_free() it. */
+    /* TODO step 11: the header frame {"name": ..., "size": ...}: cJSON_CreateObject(), then
+     *  cJSON_AddStringToObject(header, "name", up->name) and
+     *  cJSON_AddNumberToObject(header, "size", (double)up->size); send_json() it as the
+     *  "header". No digest here: it comes in the trailer, after the file. */
     todo(11, "send_header(%d, \"%s\")", fd, up->path);
 }
 
-/* Step 11: the file, right after the header. Returns false if the server stopped reading (it has
- * refused the upload: its answer says why). */
+/* Step 11: the file, right after the header, each chunk hashed right after it is sent: the
+ * kernel delivers it to the server while we hash. Returns false if the server stopped
+ * reading (it has refused the upload: its answer says why). */
 static bool send_body(int fd, struct upload *up)
 {
-    /* TODO step 11: send the file's up->size bytes, right after the header.
-     *  Loop until all are sent: read() up to CHUNK_LEN bytes from up->file (-1 with EINTR:
-     *  again; -1: die_errno("cannot read %s", ...); 0, or more than announced: die("%s
-     *  changed while it was being sent", ...)), then send_all() them. If send_all fails with
-     *  EPIPE or ECONNRESET, the server has stopped reading (it refused the upload): return
-     *  false, and its answer will say why. Another failure: die_errno("send").
-     *  Return true once everything is sent. */
+    /* TODO step 11: send the file's up->size bytes, right after the header, and hash them.
+     *  Loop until all are sent: read() up to CHUNK_LEN bytes from up->file into up->chunk
+     *  (-1 with EINTR: again; -1: die_errno("cannot read %s", ...); 0, or more than
+     *  announced: die("%s changed while it was being sent", ...)), then send_all() them,
+     *  then hash_chunk() them: the kernel delivers this chunk while you hash it, and the
+     *  file is read only once. If send_all fails with EPIPE or ECONNRESET, the server has
+     *  stopped reading (it refused the upload): return false, and its answer will say why.
+     *  Another failure: die_errno("send"). Return true once everything is sent. */
     todo(11, "send_body(%d, \"%s\")", fd, up->path);
+}
+
+/* Step 11: the trailer frame, after the file: {"sha256": ...}, the digest of what was sent. */
+static void send_trailer(int fd, struct upload *up)
+{
+    /* TODO step 11: the trailer frame {"sha256": HEX}, after the file. finish_hash(up) puts
+     *  the digest of everything sent into up->sha256; hex_encode() it into 65 chars, then
+     *  build the object with cJSON and send_json() it as the "trailer". */
+    todo(11, "send_trailer(%d, \"%s\")", fd, up->path);
 }
 
 /* The server's answer: a frame with {"status": "ok", ...} or {"status": "error", ...}.
@@ -207,12 +242,13 @@ static bool read_status(int fd, const struct upload *up, char why[WHY_LEN])
     return ok;
 }
 
-/* Header, body, answer. Returns true if the server stored the file; copies its
+/* Header, body, trailer, answer. Returns true if the server stored the file; copies its
  * reason into why if it refused. */
 static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
 {
     send_header(fd, up);
-    send_body(fd, up); /* if the server stopped reading, its answer says why */
+    if (send_body(fd, up)) /* if the server stopped reading, its answer says why */
+        send_trailer(fd, up);
     return read_status(fd, up, why);
 }
 
@@ -221,7 +257,7 @@ static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
 static noreturn void bad_usage(const char *problem, const char *what)
 {
     fprintf(stderr, "%s: %s '%s'\n"
-            "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] naive WORD... | "
+            "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] [-N] naive WORD... | "
             "echo MESSAGE... | upload FILE (--help for more)\n",
             program_name(), problem, what, program_name());
     exit(2);
@@ -236,6 +272,10 @@ static bool on_option(void *ctx, int key, const char *value)
         opts->name = value; /* the server judges it: try -n ../x */
         return true;
     }
+    if (key == 'N') {
+        opts->no_verify = true;
+        return true;
+    }
     return false;
 }
 
@@ -244,6 +284,7 @@ int main(int argc, char **argv)
     static const struct cli_option extra[] = {
         {'g', "gap", "SECONDS", "naive mode: pause between two sends (default none)"},
         {'n', "name", "NAME", "upload mode: store the file as NAME (default FILE's own name)"},
+        {'N', "no-verify", NULL, "upload mode: compute no SHA-256 (to measure what it costs)"},
         {0},
     };
     struct options opts = {0};
@@ -251,7 +292,8 @@ int main(int argc, char **argv)
         .summary = "Talk to the lab 09 server. MODE and its arguments:\n"
                    "  naive WORD...     send each word with its own send(), then close\n"
                    "  echo MESSAGE...   send each message as a frame, print the replies\n"
-                   "  upload FILE       send FILE with a JSON header, print the answer",
+                   "  upload FILE       send FILE between a JSON header and trailer, print\n"
+                   "                    the answer",
         .host_help = "the server's address",
         .default_host = "127.0.0.1",
         .port_help = "the server's port",
@@ -284,18 +326,20 @@ int main(int argc, char **argv)
         struct upload up = {.path = args[0], .name = slash != NULL ? slash + 1 : args[0]};
         if (opts.name != NULL)
             up.name = opts.name;
-        prepare_upload(&up); /* before connecting: a missing file bothers no server */
+        /* before connecting: a missing file bothers no server */
+        prepare_upload(&up, !opts.no_verify);
         int fd = connect_to_server(cli.host, cli.port);
         char why[WHY_LEN];
         bool stored = upload_file(fd, &up, why);
         close(fd);
-        close(up.file);
+        finish_upload(&up);
         if (!stored)
             die("the server refused %s: %s", up.path, why);
-        char hex[2 * SHA256_LEN + 1];
-        hex_encode(up.sha256, SHA256_LEN, hex);
-        printf("uploaded %s as %s: %" PRIu64 " bytes, sha256 %s\n", up.path, up.name, up.size,
-               hex);
+        char hex[2 * SHA256_LEN + 1] = "not verified";
+        if (!opts.no_verify)
+            hex_encode(up.sha256, SHA256_LEN, hex);
+        printf("uploaded %s as %s: %" PRIu64 " bytes%s%s\n", up.path, up.name, up.size,
+               opts.no_verify ? ", " : ", sha256 ", hex);
     } else {
         bad_usage("unknown mode", mode);
     }

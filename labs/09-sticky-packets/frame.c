@@ -146,22 +146,32 @@ static bool hex_decode(const char *text, unsigned char *out, size_t n)
     return true;
 }
 
-/* Step 8: the three fields, once the JSON is known to be an object. */
+/* Step 8: the header's fields, once the JSON is known to be an object. */
 static const char *header_fields(const cJSON *root, struct upload_header *header)
 {
-    /* TODO step 8: check the header's three fields and fill in *header.
+    /* TODO step 8: check the header's fields and fill in *header.
      *  a. cJSON_GetObjectItemCaseSensitive(root, "name"), then "size", then "sha256".
      *     No "name" string (cJSON_IsString): "the header has no \"name\" string"; no "size"
-     *     number (cJSON_IsNumber): "the header has no \"size\" number"; no "sha256" string:
-     *     "the header has no \"sha256\" string".
+     *     number (cJSON_IsNumber): "the header has no \"size\" number".
      *  b. file_name_problem(name->valuestring): return its answer if it has one.
      *  c. size->valuedouble (JSON numbers are doubles) must be a whole number from 0 to
      *     MAX_FILE_SIZE, else "the size must be a whole number of bytes from 0 to 1 GiB".
      *     (value == (double)(uint64_t)value tells a whole number, once it is in range.)
-     *  d. hex_decode() the sha256 into header->sha256, else
+     *  d. "sha256" is optional: the tutorials put the digest in the header, this lab sends
+     *     it in the trailer. header->has_sha256 = whether it is there. If it is, it must be
+     *     a string that hex_decode() turns into header->sha256, else
      *     "sha256 must be 64 hexadecimal digits".
      *  e. Copy the name into header->name, the size into header->size; return NULL. */
     todo(8, "header_fields(...)");
+}
+
+/* Step 8: the trailer's one field, the digest of the file that came before it. */
+static const char *trailer_fields(const cJSON *root, unsigned char sha256[SHA256_LEN])
+{
+    /* TODO step 8: the trailer's one field: its "sha256" (cJSON_GetObjectItemCaseSensitive).
+     *  Not a string: "the trailer has no \"sha256\" string". Then hex_decode() it into
+     *  sha256, else "sha256 must be 64 hexadecimal digits". Return NULL if all is well. */
+    todo(8, "trailer_fields(...)");
 }
 
 static bool is_json_space(char c)
@@ -190,7 +200,27 @@ static void make_nuls_visible(char *json, size_t len)
     }
 }
 
-const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
+/* The words for what can be wrong with a header's or a trailer's JSON. */
+struct json_problems {
+    const char *not_json, *bytes_after, *not_object;
+};
+
+static const struct json_problems header_problems = {
+    "the header is not JSON",
+    "the header has bytes after its JSON value",
+    "the header is not a JSON object",
+};
+
+static const struct json_problems trailer_problems = {
+    "the trailer is not JSON",
+    "the trailer has bytes after its JSON value",
+    "the trailer is not a JSON object",
+};
+
+/* Parses len bytes of JSON that must be one object, and nothing after it. Returns NULL and
+ * sets *root (cJSON_Delete() it), or says what is wrong, in the words of problems. */
+static const char *parse_object(const char *json, size_t len, const struct json_problems *problems,
+                                cJSON **root)
 {
     char *text = malloc(len > 0 ? len : 1);
     if (text == NULL)
@@ -199,21 +229,42 @@ const char *upload_header_parse(const char *json, size_t len, struct upload_head
     make_nuls_visible(text, len);
 
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     const char *problem = NULL;
-    if (root == NULL)
-        problem = "the header is not JSON";
+    if (*root == NULL)
+        problem = problems->not_json;
     /* Only white space may follow the JSON value: anything else means the sender and we
      * disagree about where the header ends. */
     for (const char *c = end; problem == NULL && c < text + len; c++)
         if (!is_json_space(*c))
-            problem = "the header has bytes after its JSON value";
-    if (problem == NULL && !cJSON_IsObject(root))
-        problem = "the header is not a JSON object";
+            problem = problems->bytes_after;
+    if (problem == NULL && !cJSON_IsObject(*root))
+        problem = problems->not_object;
+    free(text);
+    if (problem != NULL) {
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    return problem;
+}
+
+const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
+{
+    cJSON *root;
+    const char *problem = parse_object(json, len, &header_problems, &root);
     if (problem == NULL)
         problem = header_fields(root, header);
     cJSON_Delete(root);
-    free(text);
+    return problem;
+}
+
+const char *upload_trailer_parse(const char *json, size_t len, unsigned char sha256[SHA256_LEN])
+{
+    cJSON *root;
+    const char *problem = parse_object(json, len, &trailer_problems, &root);
+    if (problem == NULL)
+        problem = trailer_fields(root, sha256);
+    cJSON_Delete(root);
     return problem;
 }
 

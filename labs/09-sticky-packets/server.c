@@ -4,9 +4,11 @@
  *   naive   takes whatever one recv() returns as one message, and prints it: this shows
  *           that TCP keeps no boundaries (two sends arrive as one message, one as several)
  *   echo    reads length-prefixed frames and answers each with a frame holding the same bytes
- *   upload  receives files: a frame with a JSON header (name, size, SHA-256), then the file.
- *           The file appears in the upload directory only once its size and checksum are
- *           right; the answer is a frame with a JSON status.
+ *   upload  receives files: a frame with a JSON header (name, size), the file, then a
+ *           frame with a JSON trailer (its SHA-256). The server hashes each piece of the file
+ *           as it arrives, so the checksum is ready when the trailer is. The file appears in
+ *           the upload directory only once its size and checksum are right; the answer is a
+ *           frame with a JSON status.
  *
  * The server is iterative: it serves one client to the end, then accepts the next (the
  * kernel queues the others meanwhile). It runs until SIGTERM or Ctrl-C. */
@@ -30,7 +32,7 @@
 enum {
     BACKLOG = 16,          /* connections the kernel may hold for us before we accept them */
     NAIVE_BUF_LEN = 1024,  /* what the naive receiver reads at once, like the tutorials */
-    CHUNK_LEN = 64 * 1024, /* how much of an upload we receive and write at a time */
+    CHUNK_LEN = 256 * 1024, /* how much of an upload we receive, hash and write at a time */
     WHY_LEN = 256,         /* room for the reason an upload is refused */
     DRAIN_PATIENCE_MS = 5000, /* after a refusal: how long we wait for the client to close */
     DRAIN_LIMIT = 16 << 20,   /* after a refusal: how much of the unwanted file we read */
@@ -40,6 +42,7 @@ enum mode { MODE_NAIVE, MODE_ECHO, MODE_UPLOAD };
 
 struct options {
     const char *dir; /* where uploads are stored */
+    bool verify;     /* false with --no-verify: no SHA-256 at all (to measure what it costs) */
 };
 
 /* A socket listening on host:port, as in lab 01. Exits with a message if there is none. */
@@ -219,16 +222,22 @@ static void refuse(int conn, const char *peer, const char *fmt, ...)
     hang_up_after_refusal(conn, peer);
 }
 
-static void accept_upload(int conn, const char *peer, const struct upload_header *header)
+/* Tells the client {"status": "ok", ...}. digest is the file's SHA-256, or NULL if the
+ * server does not verify uploads (--no-verify). */
+static void accept_upload(int conn, const char *peer, const struct upload_header *header,
+                          const unsigned char *digest)
 {
-    char hex[2 * SHA256_LEN + 1];
-    hex_encode(header->sha256, SHA256_LEN, hex);
-    printf("stored %s: %" PRIu64 " bytes, sha256 %s\n", header->name, header->size, hex);
+    char hex[2 * SHA256_LEN + 1] = "not verified";
+    if (digest != NULL)
+        hex_encode(digest, SHA256_LEN, hex);
+    printf("stored %s: %" PRIu64 " bytes%s%s\n", header->name, header->size,
+           digest != NULL ? ", sha256 " : ", ", hex);
     cJSON *status = cJSON_CreateObject();
     cJSON_AddStringToObject(status, "status", "ok");
     cJSON_AddStringToObject(status, "name", header->name);
     cJSON_AddNumberToObject(status, "size", (double)header->size);
-    cJSON_AddStringToObject(status, "sha256", hex);
+    if (digest != NULL)
+        cJSON_AddStringToObject(status, "sha256", hex);
     send_status(conn, peer, status);
 }
 
@@ -252,76 +261,124 @@ enum body_result {
     BODY_ABANDONED, /* the connection broke or the server is stopping: no one to tell */
 };
 
-/* Receives size bytes into file, computing their SHA-256 on the way. */
-static enum body_result receive_body(int conn, const char *peer, int file, uint64_t size,
-                                     unsigned char digest[SHA256_LEN], char why[WHY_LEN])
+/* Receives what has arrived, at least 1 byte and at most len. Unlike recv_exact(), it does
+ * not wait until buf is full, so each piece of a file can be hashed and written as soon as
+ * it is here. Returns the count, 0 if the peer has closed, or -1 with errno set (ETIMEDOUT
+ * or ECANCELED, as recv_exact()). */
+static ssize_t recv_some(int fd, void *buf, size_t len)
 {
-    EVP_MD_CTX *hash = EVP_MD_CTX_new();
-    if (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1) {
+    for (;;) {
+        int ready = wait_readable(fd, IDLE_TIMEOUT_MS);
+        if (ready != 1) {
+            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+            return -1;
+        }
+        ssize_t got = recv(fd, buf, len, 0);
+        if (got != -1 || errno != EINTR)
+            return got;
+    }
+}
+
+/* Receives size bytes into file, and computes their SHA-256 into digest (unless digest is
+ * NULL: --no-verify). Each piece is hashed as soon as it has arrived, while the client
+ * sends the next one: the hashing overlaps the transfer instead of following it. Every
+ * read asks for no more than the file's remaining bytes: what follows them is the trailer. */
+static enum body_result receive_body(int conn, const char *peer, int file, uint64_t size,
+                                     unsigned char *digest, char why[WHY_LEN])
+{
+    EVP_MD_CTX *hash = digest != NULL ? EVP_MD_CTX_new() : NULL;
+    char *chunk = malloc(CHUNK_LEN); /* 256 KiB: the heap's job, not the stack's */
+    if ((digest != NULL && (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)) ||
+        chunk == NULL) {
         EVP_MD_CTX_free(hash);
-        snprintf(why, WHY_LEN, "the server cannot compute checksums");
+        free(chunk);
+        snprintf(why, WHY_LEN, "the server is out of memory");
         return BODY_REFUSED;
     }
     enum body_result result = BODY_OK;
-    char chunk[CHUNK_LEN];
     uint64_t done = 0;
     while (result == BODY_OK && done < size) {
         size_t want = size - done < CHUNK_LEN ? (size_t)(size - done) : CHUNK_LEN;
-        ssize_t got = recv_exact(conn, chunk, want);
+        ssize_t got = recv_some(conn, chunk, want);
         if (got == -1 && errno == ETIMEDOUT) {
             snprintf(why, WHY_LEN, "nothing arrived for %d s", IDLE_TIMEOUT_MS / 1000);
             result = BODY_REFUSED;
         } else if (got == -1) {
             report_receive_error(peer);
             result = BODY_ABANDONED;
-        } else if (write_all(file, chunk, (size_t)got) == -1) {
-            snprintf(why, WHY_LEN, "the server cannot write the file: %s", strerror(errno));
+        } else if (got == 0) { /* the client closed before the end of the file */
+            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
+                     done, size);
             result = BODY_REFUSED;
-        } else if (EVP_DigestUpdate(hash, chunk, (size_t)got) != 1) {
+        } else if (hash != NULL && EVP_DigestUpdate(hash, chunk, (size_t)got) != 1) {
             snprintf(why, WHY_LEN, "the server cannot compute checksums");
             result = BODY_REFUSED;
-        } else if ((size_t)got < want) { /* the client closed before the end of the file */
-            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
-                     done + (uint64_t)got, size);
+        } else if (write_all(file, chunk, (size_t)got) == -1) {
+            snprintf(why, WHY_LEN, "the server cannot write the file: %s", strerror(errno));
             result = BODY_REFUSED;
         }
         done += got > 0 ? (uint64_t)got : 0;
     }
-    if (result == BODY_OK && EVP_DigestFinal_ex(hash, digest, NULL) != 1) {
+    if (result == BODY_OK && hash != NULL && EVP_DigestFinal_ex(hash, digest, NULL) != 1) {
         snprintf(why, WHY_LEN, "the server cannot compute checksums");
         result = BODY_REFUSED;
     }
     EVP_MD_CTX_free(hash);
+    free(chunk);
     return result;
 }
 
-/* Step 10: receive the file into a temporary file next to its final place, and give it its
- * name (rename) only once its size and checksum are right. Until then no one can see a
- * half-written or corrupt file under that name; on any failure the temporary file goes. */
-static void store_upload(int conn, const char *peer, const char *dir,
+/* Step 10: the trailer, after the file: a frame like the header, holding the SHA-256 that
+ * the client computed while it sent the file. */
+static enum body_result receive_trailer(int conn, const char *peer,
+                                        unsigned char sha256[SHA256_LEN], char why[WHY_LEN])
+{
+    /* TODO step 10: receive the trailer: a frame, like the header.
+     *  a. recv_frame(conn, MAX_HEADER_LEN, &json, &len).
+     *       FRAME_END, FRAME_SHORT  why = "the upload ended before its trailer": BODY_REFUSED
+     *       FRAME_TOO_BIG           why = "a trailer of %" PRIu32 " bytes is over the limit
+     *                               of %d bytes" (len, MAX_HEADER_LEN): BODY_REFUSED
+     *       FRAME_ERROR             errno ETIMEDOUT: why = "nothing arrived for %d s"
+     *                               (IDLE_TIMEOUT_MS / 1000), BODY_REFUSED; otherwise
+     *                               report_receive_error(peer), BODY_ABANDONED
+     *     (snprintf(why, WHY_LEN, ...) writes a reason.)
+     *  b. upload_trailer_parse(json, len, sha256), then free(json). A problem: copy it into
+     *     why, BODY_REFUSED. Otherwise BODY_OK: sha256 holds the client's digest. */
+    todo(10, "receive_trailer(%d, \"%s\", ...)", conn, peer);
+}
+
+/* Step 10: receive the file into a temporary file next to its final place, then its
+ * trailer, and give the file its name (rename) only once its size and checksum are right.
+ * Until then no one can see a half-written or corrupt file under that name; on any failure
+ * the temporary file goes. */
+static void store_upload(int conn, const char *peer, const struct options *opts,
                          const struct upload_header *header)
 {
     /* TODO step 10: store the file so that its name appears only once it is right.
-     *  a. temp = "DIR/.upload-XXXXXX", final = "DIR/NAME" (snprintf; both fit in PATH_MAX).
-     *     mkstemp(temp) creates and opens a new file with a unique name. If it fails:
-     *     warn_errno("cannot create a file in %s", dir), refuse(conn, peer, "the server
-     *     cannot store files now"), return.
-     *  b. receive_body() (given, above) receives the file into it and computes its SHA-256.
-     *     Then close() the file: a failing close is a failed write ("the server cannot
-     *     write the file: %s", strerror(errno)).
-     *  c. The SHA-256 must equal header->sha256 (memcmp), else refuse with
+     *  a. temp = "DIR/.upload-XXXXXX", final = "DIR/NAME" (snprintf; both fit in PATH_MAX;
+     *     DIR is opts->dir). mkstemp(temp) creates and opens a new file with a unique name.
+     *     If it fails: warn_errno("cannot create a file in %s", opts->dir), refuse(conn,
+     *     peer, "the server cannot store files now"), return.
+     *  b. receive_body() (given, above) receives the file into it and computes the SHA-256
+     *     of what arrived, chunk by chunk, into digest (pass NULL instead of digest when
+     *     opts->verify is false: -N, which hashes nothing). Then close() the file: a failing
+     *     close is a failed write ("the server cannot write the file: %s", strerror(errno)).
+     *  c. The digest the client promises: header->sha256 if header->has_sha256 (the
+     *     tutorials' way: no trailer follows), else receive_trailer()'s.
+     *  d. If opts->verify, the two digests must be equal (memcmp), else refuse with
      *     "the checksum does not match: the file that arrived has sha256 HEX"
-     *     (hex_encode() the digest).
-     *  d. rename(temp, final) - only now does NAME exist, whole and verified. If it fails:
+     *     (hex_encode() the digest of what arrived).
+     *  e. rename(temp, final) - only now does NAME exist, whole and verified. If it fails:
      *     "the server cannot store the file: %s".
-     *  e. On any failure: unlink(temp), then refuse(conn, peer, "%s", why) unless the body
-     *     came back BODY_ABANDONED (no one to tell). On success: accept_upload(). */
-    todo(10, "store_upload(%d, \"%s\", \"%s\", \"%s\")", conn, peer, dir, header->name);
+     *  f. On any failure: unlink(temp), then refuse(conn, peer, "%s", why) unless it was
+     *     BODY_ABANDONED (no one to tell). On success: accept_upload(conn, peer, header,
+     *     the digest, or NULL if opts->verify is false). */
+    todo(10, "store_upload(%d, \"%s\", \"%s\", \"%s\")", conn, peer, opts->dir, header->name);
 }
 
 /* Step 9: one upload. The header is a frame like any other, with its own, smaller limit;
  * everything in it is checked before a single byte of the file is accepted. */
-static void receive_upload(int conn, const char *peer, const char *dir)
+static void receive_upload(int conn, const char *peer, const struct options *opts)
 {
     /* TODO step 9: receive one upload's header, check it, then store the file.
      *  a. The header is a frame: recv_frame(conn, MAX_HEADER_LEN, &json, &len).
@@ -332,14 +389,14 @@ static void receive_upload(int conn, const char *peer, const char *dir)
      *       FRAME_ERROR             report_receive_error(peer), return
      *  b. upload_header_parse(json, len, &header), then free(json). A problem: refuse(conn,
      *     peer, "%s", problem) and return - before a single byte of the file is read.
-     *  c. store_upload(conn, peer, dir, &header). */
-    todo(9, "receive_upload(%d, \"%s\", \"%s\")", conn, peer, dir);
+     *  c. store_upload(conn, peer, opts, &header). */
+    todo(9, "receive_upload(%d, \"%s\", \"%s\")", conn, peer, opts->dir);
 }
 
 /* ------------------------------------------------------------------- the server itself */
 
 /* The connection loop: one client at a time, in the chosen mode. */
-static void serve(int listener, enum mode mode, const char *dir)
+static void serve(int listener, enum mode mode, const struct options *opts)
 {
     for (;;) {
         int ready = wait_readable(listener, -1);
@@ -363,7 +420,7 @@ static void serve(int listener, enum mode mode, const char *dir)
         else if (mode == MODE_ECHO)
             echo_frames(conn, peer_text);
         else
-            receive_upload(conn, peer_text, dir);
+            receive_upload(conn, peer_text, opts);
         close(conn);
     }
 }
@@ -392,7 +449,7 @@ static enum mode parse_mode(const char *name)
     if (strcmp(name, "upload") == 0)
         return MODE_UPLOAD;
     fprintf(stderr, "%s: unknown mode '%s': expected naive, echo or upload\n"
-            "usage: %s [-H HOST] [-p PORT] [-d DIR] naive|echo|upload (--help for more)\n",
+            "usage: %s [-H HOST] [-p PORT] [-d DIR] [-N] naive|echo|upload (--help for more)\n",
             program_name(), name, program_name());
     exit(2);
 }
@@ -400,6 +457,10 @@ static enum mode parse_mode(const char *name)
 static bool on_option(void *ctx, int key, const char *value)
 {
     struct options *opts = ctx;
+    if (key == 'N') {
+        opts->verify = false;
+        return true;
+    }
     if (key != 'd' || value[0] == '\0')
         return false;
     opts->dir = value;
@@ -410,12 +471,14 @@ int main(int argc, char **argv)
 {
     static const struct cli_option extra[] = {
         {'d', "dir", "DIR", "upload mode: store files in DIR, made if missing (default uploads)"},
+        {'N', "no-verify", NULL, "upload mode: compute no SHA-256, compare nothing (to measure)"},
         {0},
     };
-    struct options opts = {.dir = "uploads"};
+    struct options opts = {.dir = "uploads", .verify = true};
     struct cli cli = {
         .summary = "Receive messages in MODE: naive (one recv = one message, which is wrong),\n"
-                   "echo (length-prefixed frames) or upload (files with a JSON header).",
+                   "echo (length-prefixed frames) or upload (files with a JSON header and\n"
+                   "trailer).",
         .host_help = "address to listen on",
         .default_host = "127.0.0.1",
         .port_help = "port to listen on; 0 lets the OS choose",
@@ -436,7 +499,7 @@ int main(int argc, char **argv)
 
     int listener = open_listener(cli.host, cli.port);
     print_listening_address(listener);
-    serve(listener, mode, opts.dir);
+    serve(listener, mode, &opts);
     close(listener);
     printf("stopped\n");
     return 0;

@@ -4,8 +4,9 @@
  *                          watch the naive server take them for one message
  *   client echo MSG...     sends each message as a frame, all of them at once, then reads
  *                          and prints the framed replies: every boundary survives
- *   client upload FILE     sends FILE after a JSON header (name, size, SHA-256) and prints
- *                          the server's answer; exit status 1 if the server refused it */
+ *   client upload FILE     sends a JSON header (name, size), FILE, and a JSON trailer with
+ *                          the SHA-256 of what it sent, hashed chunk by chunk while sending;
+ *                          prints the server's answer; exit status 1 if it refused the file */
 #include "frame.h"
 #include "socklab.h"
 
@@ -24,13 +25,14 @@
 #include <unistd.h>
 
 enum {
-    CHUNK_LEN = 64 * 1024, /* how much of a file we read and send at a time */
+    CHUNK_LEN = 256 * 1024, /* how much of a file we read, send and hash at a time */
     WHY_LEN = 256,
 };
 
 struct options {
     double gap;       /* naive mode: seconds between two sends */
     const char *name; /* upload mode: the name to store the file under */
+    bool no_verify;   /* upload mode: compute no SHA-256 (to measure what it costs) */
 };
 
 /* A socket connected to host:port, as in lab 01. Exits with a message if no address
@@ -115,18 +117,20 @@ static void echo_messages(int fd, char **messages, int count)
 
 /* --------------------------------------------------------------- part 3: file upload */
 
-/* What the header says about a file, computed before we connect. */
+/* A file being uploaded, and the SHA-256 of what has been sent of it so far. */
 struct upload {
     const char *path;
     const char *name;
     int file;
     uint64_t size;
-    unsigned char sha256[SHA256_LEN];
+    char *chunk;                      /* CHUNK_LEN bytes: the piece being sent */
+    EVP_MD_CTX *hash;                 /* NULL with --no-verify */
+    unsigned char sha256[SHA256_LEN]; /* once the whole file is sent (zeros with --no-verify) */
 };
 
-/* Opens the file and computes its size and SHA-256 (reading it once; it is read again to
- * be sent). */
-static void prepare_upload(struct upload *up)
+/* Opens the file, learns its size, and gets the buffer and the SHA-256 computation ready.
+ * Nothing is read yet: the file is read once, as it is sent. */
+static void prepare_upload(struct upload *up, bool verify)
 {
     up->file = open(up->path, O_RDONLY);
     if (up->file == -1)
@@ -139,73 +143,105 @@ static void prepare_upload(struct upload *up)
     if ((uint64_t)st.st_size > MAX_FILE_SIZE)
         die("cannot upload %s: it is larger than the server's limit of 1 GiB", up->path);
     up->size = (uint64_t)st.st_size;
-
-    EVP_MD_CTX *hash = EVP_MD_CTX_new();
-    if (hash == NULL || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1)
-        die("cannot compute SHA-256");
-    char chunk[CHUNK_LEN];
-    ssize_t got;
-    while ((got = read(up->file, chunk, sizeof chunk)) != 0) {
-        if (got == -1 && errno == EINTR)
-            continue;
-        if (got == -1)
-            die_errno("cannot read %s", up->path);
-        if (EVP_DigestUpdate(hash, chunk, (size_t)got) != 1)
+    up->chunk = malloc(CHUNK_LEN);
+    if (up->chunk == NULL)
+        die("out of memory");
+    memset(up->sha256, 0, SHA256_LEN);
+    up->hash = NULL;
+    if (verify) {
+        up->hash = EVP_MD_CTX_new();
+        if (up->hash == NULL || EVP_DigestInit_ex(up->hash, EVP_sha256(), NULL) != 1)
             die("cannot compute SHA-256");
     }
-    if (EVP_DigestFinal_ex(hash, up->sha256, NULL) != 1)
-        die("cannot compute SHA-256");
-    EVP_MD_CTX_free(hash);
-    if (lseek(up->file, 0, SEEK_SET) == -1)
-        die_errno("cannot read %s again", up->path);
 }
 
-/* Step 11: the header frame: {"name": ..., "size": ..., "sha256": ...}. */
-static void send_header(int fd, const struct upload *up)
+/* Adds len bytes of the file to its SHA-256 (nothing with --no-verify). */
+static void hash_chunk(struct upload *up, const void *chunk, size_t len)
 {
-    char hex[2 * SHA256_LEN + 1];
-    hex_encode(up->sha256, SHA256_LEN, hex);
-    cJSON *header = cJSON_CreateObject();
-    cJSON_AddStringToObject(header, "name", up->name);
-    cJSON_AddNumberToObject(header, "size", (double)up->size);
-    cJSON_AddStringToObject(header, "sha256", hex);
-    char *json = cJSON_PrintUnformatted(header); /* NULL if anything above ran out of memory */
-    cJSON_Delete(header);
+    if (up->hash != NULL && EVP_DigestUpdate(up->hash, chunk, len) != 1)
+        die("cannot compute SHA-256");
+}
+
+/* Puts the SHA-256 of everything given to hash_chunk() into up->sha256. */
+static void finish_hash(struct upload *up)
+{
+    if (up->hash != NULL && EVP_DigestFinal_ex(up->hash, up->sha256, NULL) != 1)
+        die("cannot compute SHA-256");
+}
+
+static void finish_upload(struct upload *up)
+{
+    EVP_MD_CTX_free(up->hash);
+    free(up->chunk);
+    close(up->file);
+}
+
+/* Step 11: a JSON object as a frame, as the header and the trailer go; deletes object. */
+static void send_json(int fd, cJSON *object, const char *what)
+{
+    char *json = cJSON_PrintUnformatted(object); /* NULL if making object ran out of memory */
+    cJSON_Delete(object);
     if (json == NULL)
         die("out of memory");
     size_t len = strlen(json);
     if (len > MAX_HEADER_LEN) {
         cJSON_free(json);
-        die("the header for %s is longer than %d bytes", up->path, MAX_HEADER_LEN);
+        die("the %s is longer than %d bytes", what, MAX_HEADER_LEN);
     }
     int sent = send_frame(fd, json, (uint32_t)len);
+    int send_errno = errno;
     cJSON_free(json);
-    if (sent == -1)
+    /* EPIPE, ECONNRESET: the server has refused the upload and hung up; its answer, read
+     * next, says why. */
+    if (sent == -1 && send_errno != EPIPE && send_errno != ECONNRESET) {
+        errno = send_errno;
         die_errno("send");
+    }
 }
 
-/* Step 11: the file, right after the header. Returns false if the server stopped reading (it has
- * refused the upload: its answer says why). */
+/* Step 11: the header frame: {"name": ..., "size": ...}. */
+static void send_header(int fd, const struct upload *up)
+{
+    cJSON *header = cJSON_CreateObject();
+    cJSON_AddStringToObject(header, "name", up->name);
+    cJSON_AddNumberToObject(header, "size", (double)up->size);
+    send_json(fd, header, "header");
+}
+
+/* Step 11: the file, right after the header, each chunk hashed right after it is sent: the
+ * kernel delivers it to the server while we hash. Returns false if the server stopped
+ * reading (it has refused the upload: its answer says why). */
 static bool send_body(int fd, struct upload *up)
 {
-    char chunk[CHUNK_LEN];
     uint64_t done = 0;
     while (done < up->size) {
-        ssize_t got = read(up->file, chunk, sizeof chunk);
+        ssize_t got = read(up->file, up->chunk, CHUNK_LEN);
         if (got == -1 && errno == EINTR)
             continue;
         if (got == -1)
             die_errno("cannot read %s", up->path);
         if (got == 0 || done + (uint64_t)got > up->size)
             die("%s changed while it was being sent", up->path);
-        if (send_all(fd, chunk, (size_t)got) == -1) {
+        if (send_all(fd, up->chunk, (size_t)got) == -1) {
             if (errno == EPIPE || errno == ECONNRESET)
                 return false;
             die_errno("send");
         }
+        hash_chunk(up, up->chunk, (size_t)got);
         done += (uint64_t)got;
     }
     return true;
+}
+
+/* Step 11: the trailer frame, after the file: {"sha256": ...}, the digest of what was sent. */
+static void send_trailer(int fd, struct upload *up)
+{
+    finish_hash(up);
+    char hex[2 * SHA256_LEN + 1];
+    hex_encode(up->sha256, SHA256_LEN, hex);
+    cJSON *trailer = cJSON_CreateObject();
+    cJSON_AddStringToObject(trailer, "sha256", hex);
+    send_json(fd, trailer, "trailer");
 }
 
 /* The server's answer: a frame with {"status": "ok", ...} or {"status": "error", ...}.
@@ -235,12 +271,13 @@ static bool read_status(int fd, const struct upload *up, char why[WHY_LEN])
     return ok;
 }
 
-/* Header, body, answer. Returns true if the server stored the file; copies its
+/* Header, body, trailer, answer. Returns true if the server stored the file; copies its
  * reason into why if it refused. */
 static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
 {
     send_header(fd, up);
-    send_body(fd, up); /* if the server stopped reading, its answer says why */
+    if (send_body(fd, up)) /* if the server stopped reading, its answer says why */
+        send_trailer(fd, up);
     return read_status(fd, up, why);
 }
 
@@ -249,7 +286,7 @@ static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
 static noreturn void bad_usage(const char *problem, const char *what)
 {
     fprintf(stderr, "%s: %s '%s'\n"
-            "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] naive WORD... | "
+            "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] [-N] naive WORD... | "
             "echo MESSAGE... | upload FILE (--help for more)\n",
             program_name(), problem, what, program_name());
     exit(2);
@@ -264,6 +301,10 @@ static bool on_option(void *ctx, int key, const char *value)
         opts->name = value; /* the server judges it: try -n ../x */
         return true;
     }
+    if (key == 'N') {
+        opts->no_verify = true;
+        return true;
+    }
     return false;
 }
 
@@ -272,6 +313,7 @@ int main(int argc, char **argv)
     static const struct cli_option extra[] = {
         {'g', "gap", "SECONDS", "naive mode: pause between two sends (default none)"},
         {'n', "name", "NAME", "upload mode: store the file as NAME (default FILE's own name)"},
+        {'N', "no-verify", NULL, "upload mode: compute no SHA-256 (to measure what it costs)"},
         {0},
     };
     struct options opts = {0};
@@ -279,7 +321,8 @@ int main(int argc, char **argv)
         .summary = "Talk to the lab 09 server. MODE and its arguments:\n"
                    "  naive WORD...     send each word with its own send(), then close\n"
                    "  echo MESSAGE...   send each message as a frame, print the replies\n"
-                   "  upload FILE       send FILE with a JSON header, print the answer",
+                   "  upload FILE       send FILE between a JSON header and trailer, print\n"
+                   "                    the answer",
         .host_help = "the server's address",
         .default_host = "127.0.0.1",
         .port_help = "the server's port",
@@ -312,18 +355,20 @@ int main(int argc, char **argv)
         struct upload up = {.path = args[0], .name = slash != NULL ? slash + 1 : args[0]};
         if (opts.name != NULL)
             up.name = opts.name;
-        prepare_upload(&up); /* before connecting: a missing file bothers no server */
+        /* before connecting: a missing file bothers no server */
+        prepare_upload(&up, !opts.no_verify);
         int fd = connect_to_server(cli.host, cli.port);
         char why[WHY_LEN];
         bool stored = upload_file(fd, &up, why);
         close(fd);
-        close(up.file);
+        finish_upload(&up);
         if (!stored)
             die("the server refused %s: %s", up.path, why);
-        char hex[2 * SHA256_LEN + 1];
-        hex_encode(up.sha256, SHA256_LEN, hex);
-        printf("uploaded %s as %s: %" PRIu64 " bytes, sha256 %s\n", up.path, up.name, up.size,
-               hex);
+        char hex[2 * SHA256_LEN + 1] = "not verified";
+        if (!opts.no_verify)
+            hex_encode(up.sha256, SHA256_LEN, hex);
+        printf("uploaded %s as %s: %" PRIu64 " bytes%s%s\n", up.path, up.name, up.size,
+               opts.no_verify ? ", " : ", sha256 ", hex);
     } else {
         bad_usage("unknown mode", mode);
     }

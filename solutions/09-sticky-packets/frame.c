@@ -171,7 +171,7 @@ static bool hex_decode(const char *text, unsigned char *out, size_t n)
     return true;
 }
 
-/* Step 8: the three fields, once the JSON is known to be an object. */
+/* Step 8: the header's fields, once the JSON is known to be an object. */
 static const char *header_fields(const cJSON *root, struct upload_header *header)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
@@ -181,8 +181,6 @@ static const char *header_fields(const cJSON *root, struct upload_header *header
         return "the header has no \"name\" string";
     if (!cJSON_IsNumber(size))
         return "the header has no \"size\" number";
-    if (!cJSON_IsString(sha256))
-        return "the header has no \"sha256\" string";
 
     const char *problem = file_name_problem(name->valuestring);
     if (problem != NULL)
@@ -191,11 +189,26 @@ static const char *header_fields(const cJSON *root, struct upload_header *header
     double value = size->valuedouble;
     if (!(value >= 0 && value <= (double)MAX_FILE_SIZE) || value != (double)(uint64_t)value)
         return "the size must be a whole number of bytes from 0 to 1 GiB";
-    if (!hex_decode(sha256->valuestring, header->sha256, SHA256_LEN))
+    /* The digest usually comes in the trailer, after the file. A header may carry it up
+     * front instead, as the tutorials' does; then it must be a digest too. */
+    header->has_sha256 = sha256 != NULL;
+    if (sha256 != NULL &&
+        (!cJSON_IsString(sha256) || !hex_decode(sha256->valuestring, header->sha256, SHA256_LEN)))
         return "sha256 must be 64 hexadecimal digits";
 
     strcpy(header->name, name->valuestring); /* fits: file_name_problem() checked */
     header->size = (uint64_t)value;
+    return NULL;
+}
+
+/* Step 8: the trailer's one field, the digest of the file that came before it. */
+static const char *trailer_fields(const cJSON *root, unsigned char sha256[SHA256_LEN])
+{
+    const cJSON *digest = cJSON_GetObjectItemCaseSensitive(root, "sha256");
+    if (!cJSON_IsString(digest))
+        return "the trailer has no \"sha256\" string";
+    if (!hex_decode(digest->valuestring, sha256, SHA256_LEN))
+        return "sha256 must be 64 hexadecimal digits";
     return NULL;
 }
 
@@ -225,7 +238,27 @@ static void make_nuls_visible(char *json, size_t len)
     }
 }
 
-const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
+/* The words for what can be wrong with a header's or a trailer's JSON. */
+struct json_problems {
+    const char *not_json, *bytes_after, *not_object;
+};
+
+static const struct json_problems header_problems = {
+    "the header is not JSON",
+    "the header has bytes after its JSON value",
+    "the header is not a JSON object",
+};
+
+static const struct json_problems trailer_problems = {
+    "the trailer is not JSON",
+    "the trailer has bytes after its JSON value",
+    "the trailer is not a JSON object",
+};
+
+/* Parses len bytes of JSON that must be one object, and nothing after it. Returns NULL and
+ * sets *root (cJSON_Delete() it), or says what is wrong, in the words of problems. */
+static const char *parse_object(const char *json, size_t len, const struct json_problems *problems,
+                                cJSON **root)
 {
     char *text = malloc(len > 0 ? len : 1);
     if (text == NULL)
@@ -234,21 +267,42 @@ const char *upload_header_parse(const char *json, size_t len, struct upload_head
     make_nuls_visible(text, len);
 
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     const char *problem = NULL;
-    if (root == NULL)
-        problem = "the header is not JSON";
+    if (*root == NULL)
+        problem = problems->not_json;
     /* Only white space may follow the JSON value: anything else means the sender and we
      * disagree about where the header ends. */
     for (const char *c = end; problem == NULL && c < text + len; c++)
         if (!is_json_space(*c))
-            problem = "the header has bytes after its JSON value";
-    if (problem == NULL && !cJSON_IsObject(root))
-        problem = "the header is not a JSON object";
+            problem = problems->bytes_after;
+    if (problem == NULL && !cJSON_IsObject(*root))
+        problem = problems->not_object;
+    free(text);
+    if (problem != NULL) {
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    return problem;
+}
+
+const char *upload_header_parse(const char *json, size_t len, struct upload_header *header)
+{
+    cJSON *root;
+    const char *problem = parse_object(json, len, &header_problems, &root);
     if (problem == NULL)
         problem = header_fields(root, header);
     cJSON_Delete(root);
-    free(text);
+    return problem;
+}
+
+const char *upload_trailer_parse(const char *json, size_t len, unsigned char sha256[SHA256_LEN])
+{
+    cJSON *root;
+    const char *problem = parse_object(json, len, &trailer_problems, &root);
+    if (problem == NULL)
+        problem = trailer_fields(root, sha256);
+    cJSON_Delete(root);
     return problem;
 }
 

@@ -6,8 +6,12 @@
  * as several. So every message on the wire says where it ends:
  *
  *   a frame        [ length: 4 bytes, unsigned, big-endian ][ payload: length bytes ]
- *   an upload      [ a frame whose payload is a JSON header ][ the file: header.size bytes ]
- *                  header: {"name": "notes.txt", "size": 1234, "sha256": "64 hex digits"}
+ *   an upload      [ header frame ][ the file: header.size bytes ][ trailer frame ]
+ *                  header: a frame of JSON, {"name": "notes.txt", "size": 1234}
+ *                  trailer: a frame of JSON, {"sha256": "64 hex digits"}, the file's digest,
+ *                  which the sender computes while it sends the file
+ *                  (a header that carries "sha256" itself, as in the tutorials, has no
+ *                  trailer: the digest came first)
  *   a status       a frame whose payload is JSON: {"status": "ok", ...}
  *                  or {"status": "error", "error": "what was wrong"}
  *
@@ -26,7 +30,7 @@
 enum {
     FRAME_PREFIX_LEN = 4,          /* the length in front of every frame */
     MAX_FRAME_LEN = 1 << 20,       /* the largest echo message: 1 MiB */
-    MAX_HEADER_LEN = 4096,         /* the largest upload header, in bytes of JSON */
+    MAX_HEADER_LEN = 4096,         /* the largest upload header or trailer, in bytes */
     FILE_NAME_MAX = 255,           /* the longest file name, in bytes (NAME_MAX on Linux) */
     SHA256_LEN = 32,               /* a SHA-256 digest, in bytes (64 hexadecimal digits) */
     IDLE_TIMEOUT_MS = 10 * 1000,   /* a peer silent this long in mid-message is given up on */
@@ -68,12 +72,13 @@ enum frame_status {
  * payload followed by a NUL byte, so that a text payload can be used as a C string. */
 enum frame_status recv_frame(int fd, uint32_t max, char **payload, uint32_t *len);
 
-/* ------------------------------------------------------------------------ upload header */
+/* ------------------------------------------------------------- upload header and trailer */
 
 struct upload_header {
     char name[FILE_NAME_MAX + 1];
     uint64_t size;
-    unsigned char sha256[SHA256_LEN];
+    bool has_sha256;                  /* the digest came in the header: no trailer follows */
+    unsigned char sha256[SHA256_LEN]; /* the header's digest, if has_sha256 */
 };
 
 /* Why name cannot be used as a file name in the upload directory, or NULL if it can: it
@@ -84,6 +89,10 @@ const char *file_name_problem(const char *name);
 /* Parses an upload header: len bytes of JSON at json, followed by a NUL (as recv_frame()
  * delivers it). Returns NULL and fills *header, or says what is wrong with it. */
 const char *upload_header_parse(const char *json, size_t len, struct upload_header *header);
+
+/* Parses an upload trailer: len bytes of JSON at json, followed by a NUL. Returns NULL and
+ * fills sha256 with the trailer's digest, or says what is wrong with it. */
+const char *upload_trailer_parse(const char *json, size_t len, unsigned char sha256[SHA256_LEN]);
 
 /* ---------------------------------------------------------------------- for printing */
 

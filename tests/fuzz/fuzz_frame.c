@@ -1,12 +1,13 @@
-/* fuzz_frame.c - a libFuzzer target for lab 09's decoding: frames and upload headers.
+/* fuzz_frame.c - a libFuzzer target for lab 09's decoding: frames, upload headers and
+ * upload trailers.
  *
  * Every byte a peer sends reaches the server through recv_frame() and, in upload mode,
- * upload_header_parse(). So the fuzzer plays the peer: its input is written into one end of a
- * socketpair, and the real recv_frame() reads frames from the other end until the stream
- * ends, each frame then parsed as an upload header - with AddressSanitizer and
- * UndefinedBehaviorSanitizer watching every read, write and shift. The whole input is also
- * parsed as a header directly, so the fuzzer reaches the JSON checks without having to
- * find a valid length prefix first.
+ * upload_header_parse() and upload_trailer_parse(). So the fuzzer plays the peer: its input
+ * is written into one end of a socketpair, and the real recv_frame() reads frames from the
+ * other end until the stream ends, each frame then parsed as an upload header and as an
+ * upload trailer - with AddressSanitizer and UndefinedBehaviorSanitizer watching every read,
+ * write and shift. The whole input is also parsed as a header and as a trailer directly, so
+ * the fuzzer reaches the JSON checks without having to find a valid length prefix first.
  *
  * The first byte chooses the limit: the echo limit (1 MiB) when it is odd, the header limit
  * (4096) when it is even. Built and run by CTest (cmake/fuzz.cmake, tests/fuzz/run.sh). */
@@ -30,6 +31,20 @@ static void parse_header(const char *json, size_t len)
     }
 }
 
+static void parse_trailer(const char *json, size_t len)
+{
+    unsigned char sha256[SHA256_LEN];
+    const char *problem = upload_trailer_parse(json, len, sha256);
+    /* Either a digest (all 32 bytes written: ASan and UBSan would see a read of the rest
+     * otherwise) or a reason, never a crash. */
+    if (problem == NULL) {
+        unsigned sum = 0;
+        for (size_t i = 0; i < SHA256_LEN; i++)
+            sum += sha256[i];
+        (void)sum;
+    }
+}
+
 static void read_frames(const uint8_t *data, size_t size, uint32_t max)
 {
     int fds[2];
@@ -48,6 +63,7 @@ static void read_frames(const uint8_t *data, size_t size, uint32_t max)
         if (len > max || payload[len] != '\0')
             abort();
         parse_header(payload, len);
+        parse_trailer(payload, len);
         free(payload);
     }
     close(fds[0]);
@@ -67,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(json, data, size);
     json[size] = '\0';
     parse_header(json, size);
+    parse_trailer(json, size);
     free(json);
     return 0;
 }
