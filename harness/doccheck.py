@@ -252,7 +252,7 @@ class Server:
     def __init__(self, command: str, cwd: Path, env: dict):
         self.lines: list[str] = []
         self.cond = threading.Condition()
-        self.proc = subprocess.Popen(["bash", "-c", "exec " + command], cwd=cwd, env=env,
+        self.proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -336,14 +336,32 @@ def run_block(block: Block, cwd: Path, env: dict, ports: Ports) -> None:
         compare(block, expected, actual, ports, ports.substitute(command), typed)
 
 
-def run_session(server_block: Block, clients: list[Block], cwd: Path, env: dict,
-                ports: Ports) -> None:
+def run_blocks(blocks: list[Block], i: int, count: int, cwd: Path, env: dict,
+               ports: Ports, ran: list[int]) -> int:
+    """Runs `count` items from blocks[i] (a session and the blocks it holds are one item);
+    returns the index after them."""
+    for _ in range(count):
+        if i >= len(blocks):
+            break
+        block = blocks[i]
+        if "server" in block.directives:
+            i = run_session(blocks, i, cwd, env, ports, ran)
+        else:
+            run_block(block, cwd, env, ports)
+            ran[0] += 1
+            i += 1
+    return i
+
+
+def run_session(blocks: list[Block], i: int, cwd: Path, env: dict, ports: Ports,
+                ran: list[int]) -> int:
+    server_block = blocks[i]
     (number, command, expected), *others = server_block.commands()
     if others:
         raise Mismatch(f"{server_block.path}:{others[0][0]}: a server block has one command")
     before = [(n, t) for n, t in expected]
     after: list[tuple[int, str]] = []
-    interrupt = next((i for i, (_, t) in enumerate(expected) if t.strip() == "^C"), None)
+    interrupt = next((k for k, (_, t) in enumerate(expected) if t.strip() == "^C"), None)
     if interrupt is not None:
         before, after = expected[:interrupt], expected[interrupt + 1:]
     real = ports.substitute(command)
@@ -352,16 +370,17 @@ def run_session(server_block: Block, clients: list[Block], cwd: Path, env: dict,
         server.wait_lines(1, SERVER_DEADLINE)
         if before and server.lines:
             ports.match(before[0][1], server.lines[0], server_block.directives.get("vary", []))
-        for block in clients:
-            run_block(block, cwd, env, ports)
+        end = run_blocks(blocks, i + 1, server_block.directives["server"], cwd, env, ports, ran)
         server.wait_lines(len(before), SERVER_DEADLINE)
         if interrupt is None:
             shown = list(server.lines[:len(before)])
             server.stop(signal.SIGTERM)
             compare(server_block, before, shown, ports, real)
-            return
-        server.stop(signal.SIGINT)
-        compare(server_block, before + after, server.lines, ports, real)
+        else:
+            server.stop(signal.SIGINT)
+            compare(server_block, before + after, server.lines, ports, real)
+        ran[0] += 1
+        return end
     finally:
         server.kill()
 
@@ -387,7 +406,7 @@ def check_file(path: Path, build_dir: Path) -> tuple[int, list[str], list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKLAB_")}
     env.update(LC_ALL="C.UTF-8", TZ=env.get("TZ", "UTC"), PYTHONDONTWRITEBYTECODE="1",
                COLUMNS="100", SOCKLAB_BUILD_DIR=str(top / "build"))
-    failures, skipped, ran = [], [], 0
+    failures, skipped, ran = [], [], [0]
     ports = Ports()
     i = 0
     try:
@@ -398,22 +417,13 @@ def check_file(path: Path, build_dir: Path) -> tuple[int, list[str], list[str]]:
                 i += 1
                 continue
             try:
-                if "server" in block.directives:
-                    n = block.directives["server"]
-                    clients = blocks[i + 1:i + 1 + n]
-                    run_session(block, clients, top, env, ports)
-                    ran += 1 + len(clients)
-                    i += 1 + n
-                else:
-                    run_block(block, top, env, ports)
-                    ran += 1
-                    i += 1
+                i = run_blocks(blocks, i, 1, top, env, ports, ran)
             except Mismatch as e:
                 failures.append(str(e))
                 i += 1 + block.directives.get("server", 0)
     finally:
         shutil.rmtree(top, ignore_errors=True)
-    return ran, failures, skipped
+    return ran[0], failures, skipped
 
 
 def main(argv=None) -> int:
