@@ -160,6 +160,17 @@ function(socklab_build_mutants)
       endif()
     endforeach()
     socklab_build_lab(${kind}/${lab}/${name} ${lab} ${dir} REUSE ${reuse})
+    # A short, stable path for each of the mutant's programs, the ones it changes and the ones
+    # it takes from the solution alike: build/mutant/LAB/NAME/PROGRAM (the walkthroughs run them).
+    foreach(prog IN LISTS programs)
+      if(prog IN_LIST reuse)
+        set(real ../../../solutions/${lab}/${prog})
+      else()
+        set(real ${lab}/${prog})
+      endif()
+      file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/${kind}/${lab}/${name})
+      file(CREATE_LINK ${real} ${CMAKE_BINARY_DIR}/${kind}/${lab}/${name}/${prog} SYMBOLIC)
+    endforeach()
   endforeach()
 endfunction()
 

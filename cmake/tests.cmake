@@ -70,6 +70,29 @@ if(reference STREQUAL "solutions")
   set_tests_properties(variants PROPERTIES LABELS selftest TIMEOUT 1800)
 endif()
 
+if(reference STREQUAL "solutions")
+  # Every transcript of the walkthroughs and every example of the handouts, run again and
+  # compared with what the programs print now (harness/doccheck.py): one test per file.
+  file(GLOB docs RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/docs/0*.md
+       ${CMAKE_SOURCE_DIR}/labs/*/README.md)
+  # Not yet written to run as they stand (issue 16): left out until they are.
+  list(REMOVE_ITEM docs docs/02-recv-buffer.md docs/04-tcp-iterative.md docs/05-tcp-threaded.md
+       docs/06-udp-basic.md docs/07-udp-reliable.md docs/08-udp-time.md
+       docs/09-sticky-packets.md labs/09-sticky-packets/README.md)
+  foreach(doc IN LISTS docs)
+    if(doc MATCHES "^labs/([^/]+)/")
+      set(name handout-${CMAKE_MATCH_1})
+    else()
+      get_filename_component(name ${doc} NAME_WE)
+      set(name docs-${name})
+    endif()
+    add_test(NAME ${name}
+             COMMAND ${SOCKLAB_PYTHON} -m harness.doccheck --build-dir ${CMAKE_BINARY_DIR} ${doc}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(${name} PROPERTIES LABELS docs TIMEOUT 120)
+  endforeach()
+endif()
+
 add_test(NAME harness COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_harness.py
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(harness PROPERTIES LABELS selftest TIMEOUT 300)
