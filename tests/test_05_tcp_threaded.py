@@ -629,8 +629,8 @@ def test_client_sends_every_line_with_one_newline(lab):
     result, received = run_client(lab, b"Ada\n\nGrace")
     result.expect_status(0)
     expect_equal(received, b"Ada\n\nGrace\n", "the client should send every line, ending each "
-                 "with exactly one newline", hint="converse (step 5): an empty line is a line: send "
-                 "'\\n' (a 0-byte send sends nothing, and no reply would come)")
+                 "with exactly one newline", hint="converse (step 5): an empty line is a line: "
+                 "send '\\n' (a 0-byte send sends nothing, and no reply would come)")
     expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nHello, !\nHello, Grace!\n",
                  "the client should print one reply per line")
 
@@ -684,7 +684,8 @@ def test_client_and_server_together(lab):
         waiting = lab.start("client", "-p", server.port, name="waiting client")
         lab.expect_stdout(waiting, r"^Welcome! You are .*\.$", "the welcome line")
         lab.story.step("meanwhile, run a second client with 'Ada', 'exit'")
-        result = lab.run("client", "-p", server.port, input=b"Ada\nexit\n")
+        result = lab.run("client", "-p", server.port, input=b"Ada\nexit\n",
+                         hint=ONE_THREAD_HINT)
         result.expect_status(0)
         me = result.expect_stdout_line(rf"^Welcome! You are ({ADDR})\. Send a name per line, "
                                        r"exit to leave\.$", "the welcome line").group(1)
