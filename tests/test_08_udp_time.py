@@ -459,16 +459,21 @@ def test_client_prints_any_reply_whole(lab):
                      "bytes, not a C string: fwrite() exactly its length, then a newline")
 
 
+def expect_error_status(result) -> None:
+    """Result.expect_status(3), with the hint of the mistake it catches."""
+    expect(result.returncode == 3, "the client should exit with status 3 (the server answered "
+           "with an error)", expected="exit status 3", actual=result.proc.status(),
+           hint="print_reply (step 8): a reply starting with 'error:' goes to stderr, and the "
+                "client exits with status 3, so that a script can tell it failed")
+
+
 def test_client_error_reply_exits_3(lab):
     """Step 8: a reply starting with 'error:' goes to stderr, and the exit status is 3."""
     with UdpPeerServer(replying(b"error: the format is longer than 256 bytes")) as peer:
         lab.story.step("run the client against a server that answers with an error")
         result = run_client(lab, "-p", str(peer.address.port), "-f", "%Y" * 200)
         peer.check()
-    expect(result.returncode == 3, "the client should exit with status 3 (the server answered "
-           "with an error)", expected="exit status 3", actual=result.proc.status(),
-           hint="print_reply (step 8): a reply starting with 'error:' goes to stderr, and the "
-                "client exits with status 3, so that a script can tell it failed")
+    expect_error_status(result)
     expect("error: the format is longer than 256 bytes" in result.stderr,
            "the client should print the server's error on stderr", actual=show(result.stderr))
     expect_equal(result.stdout, "", "nothing goes to stdout when the server says no")
@@ -534,7 +539,7 @@ def test_client_and_server_together(lab):
                actual=show(result.stdout))
         lab.story.step("run the client with %Y 200 times (400 bytes)")
         result = run_client(lab, "-p", server.port, "-f", "%Y" * 200)
-        result.expect_status(3, "the server answered with an error")
+        expect_error_status(result)
         expect("error:" in result.stderr, "the client should print the server's error",
                actual=show(result.stderr))
         lines = request_lines(lab, server, 3)
