@@ -80,7 +80,8 @@ class Client:
 
     def expect_welcome(self) -> None:
         self.expect_line(welcome_for(self.me), "the welcome line, with its own address",
-                         hint="send the welcome as soon as accept() returns")
+                         hint="converse (step 2) sends the welcome first, before it reads "
+                              "anything")
 
     def send(self, data: bytes) -> None:
         peers.send_all(self.sock, data, self.lab.deadline())
@@ -99,7 +100,8 @@ class Client:
                "after 'bye' the server should close the connection",
                expected="the end of the stream (recv returns 0)",
                actual=f"{show(rest.data)}, then {rest.ended}",
-               hint="return from the communication loop; the connection loop closes the socket")
+               hint="converse (step 2) returns after 'bye'; serve (step 1) then close()s the "
+                    "connection's socket")
         self.close()
 
     def expect_nothing_yet(self, why: str, hint: str) -> None:
@@ -132,7 +134,8 @@ def wait_closed_lines(lab, server, count: int, timeout: float = 5) -> list[re.Ma
         raise CheckFailure(f"the server should log 'closed PEER after N lines' for each of "
                            f"{count} connections", expected=f"{count} such lines",
                            actual=f"{len(matches)} after {timeout:g} s",
-                           hint="print it in the connection loop, after close()")
+                           hint="serve (step 1): once converse returns, however it ends, "
+                                "close() the socket and print 'closed PEER after N lines'")
     return matches
 
 
@@ -178,16 +181,17 @@ def test_server_answers_several_lines_in_one_write(lab):
         client.expect_welcome()
         lab.story.step("send 'one\\ntwo\\nthree\\nfo' in a single write")
         client.send(b"one\ntwo\nthree\nfo")
-        hint = ("one recv() may bring several lines: answer each, and keep the bytes after a "
-                "newline for the next line")
+        hint = ("read_line (step 3): one recv() may bring several lines: hand out the first, "
+                "and keep the bytes after its newline for the next call")
         for number, line in enumerate([b"one", b"two", b"three"], 1):
             client.expect_line(f"{number}: ".encode() + line, f"the answer to {show(line)}",
                                hint=hint)
         lab.story.step("send the rest of the fourth line, 'ur\\n'")
         client.send(b"ur\n")
         client.expect_line(b"4: four", "the answer to 'four', whose 'fo' came with the lines "
-                           "before", hint="the bytes after a newline belong to the next line: "
-                           "keep them in the connection's buffer")
+                           "before", hint="read_line (step 3): the bytes after a newline are the "
+                           "start of the next line: keep them in the connection's line_reader "
+                           "and memmove them to the front on the next call")
         client.leave()
 
 
@@ -199,7 +203,8 @@ def test_server_answers_a_line_arriving_in_pieces(lab):
         lab.story.step("send 'hello there\\n' one byte per write")
         peers.send_in_pieces(client.sock, b"hello there\n", 1, 0.02, lab.deadline())
         client.expect_line(b"1: hello there", "one answer for the whole line",
-                           hint="one recv() is not one line: keep reading until you see '\\n'")
+                           hint="read_line (step 3): one recv() is not one line: while there "
+                           "is no newline, receive_more and look again")
         lab.story.step("send 'again\\n' one byte per write")
         peers.send_in_pieces(client.sock, b"again\n", 1, 0.02, lab.deadline())
         client.expect_line(b"2: again", "one answer for the second line")
@@ -228,16 +233,17 @@ def test_server_rejects_overlong_lines_and_goes_on(lab):
         client.expect_welcome()
         longest = b"a" * MAX_LINE_LEN
         lab.story.step(f"send a line of exactly {MAX_LINE_LEN} bytes")
-        client.ask(longest, 1, hint=f"a line of {MAX_LINE_LEN} bytes is allowed: the buffer "
-                                    "needs room for it and its newline")
+        client.ask(longest, 1, hint=f"a line of {MAX_LINE_LEN} bytes is allowed: the line buffer "
+                                    "needs room for it and its newline, and the answer for "
+                                    "'N: ' in front of it too")
         for number, size in [(2, MAX_LINE_LEN + 1), (3, 5000)]:
             lab.story.step(f"send a line of {size} bytes")
             client.send(b"b" * size + b"\n")
             client.expect_line(f"error: line {number} is longer than {MAX_LINE_LEN} bytes".encode(),
                                f"an error answer for the {size}-byte line",
-                               hint="when the buffer is full and holds no newline, drop what it "
-                                    "holds and read on to the line's newline; then answer "
-                                    "with the error")
+                               hint="read_line (step 3): when the buffer is full and holds no "
+                                    "newline, drop what it holds and read on to the line's "
+                                    "newline; then report LINE_TOO_LONG")
         lab.story.step("send 'fine' on the same connection")
         client.ask(b"fine", 4, hint="after an overlong line, the next line is read as usual")
         client.leave()
@@ -255,8 +261,9 @@ def test_server_count_restarts_for_each_client(lab):
             lab.story.step(f"client {i}: connect, send two lines, exit")
             client = Client(lab, server, f"client {i}")
             client.expect_welcome()
-            hint = ("the count belongs to the connection: start it at 0 for every client "
-                    "(in a struct made fresh for each one, not in a global)")
+            hint = ("serve (step 1): the count belongs to the connection: start it at 0 for "
+                    "every client, in the struct connection made fresh for each one, not in a "
+                    "global or a static")
             client.ask(f"line one of client {i}".encode(), 1, hint=hint)
             client.ask(f"line two of client {i}".encode(), 2, hint=hint)
             client.leave()
@@ -350,8 +357,8 @@ def test_server_closes_every_connection(lab):
         expect(after <= before, "every connection's socket should be closed once its client "
                "has left", expected=f"at most {before} open descriptors",
                actual=f"{after} (see ls -l /proc/{server.proc.pid}/fd)",
-               hint="close() the socket accept() returned when the communication loop ends, "
-                    "however it ends")
+               hint="serve (step 1): close() the socket accept() returned when converse "
+                    "returns, however the conversation ended")
 
 
 def test_server_does_not_spin_when_a_client_closes(lab):
@@ -375,9 +382,10 @@ def test_server_does_not_spin_when_a_client_closes(lab):
                                expected="'closed PEER after 1 line' in the server's log",
                                actual=f"no such line; meanwhile the server used {used:.1f} s of "
                                       f"CPU in {wall:.1f} s",
-                               hint="recv() returns 0 once the client has closed: end the "
-                                    "conversation then. Called again, recv() returns 0 at once, "
-                                    "forever: a server that goes on spins")
+                               hint="read_line (step 3): recv() returns 0 once the client has "
+                                    "closed: report LINE_END and never call recv() on it again. "
+                                    "Called again, recv() returns 0 at once, forever: a server "
+                                    "that goes on spins")
         wait_closed_lines(lab, server, 1)
         lab.story.step("the next client is served")
         again = Client(lab, server, "the next client")
@@ -553,12 +561,17 @@ def expected_output(peer, answers: list[bytes]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+NEWLINE_HINT = ("talk (step 4): send each line with its newline ('\\n' alone for an empty line, "
+                "never a 0-byte send): the server answers only whole lines")
+
+
 def test_client_prints_the_welcome_and_each_answer(lab):
     """Step 4-5: the client sends each input line and prints the welcome and every answer."""
     with NumberingPeer() as peer:
         lab.story.step(f"run the client against a Python server at {peer.address}, input "
                        "'hello', '' and 'world'")
-        result = lab.run("client", "-p", str(peer.address.port), input=b"hello\n\nworld\n")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"hello\n\nworld\n",
+                         hint=NEWLINE_HINT)
         peer.finish(lab)
     result.expect_status(0)
     expect_equal(result.stdout, expected_output(peer, [b"1: hello", b"2: ", b"3: world"]),
@@ -566,7 +579,7 @@ def test_client_prints_the_welcome_and_each_answer(lab):
                  "sends, as it is")
     expect_equal(peer.received, [b"hello", b"", b"world"],
                  "the server should receive the input lines, each with its newline",
-                 hint="an empty line is sent as '\\n': never a 0-byte send")
+                 hint=NEWLINE_HINT)
     expect_equal(peer.ended, "eof", "at the end of input the client should close its side "
                  "(the server's recv returns 0)")
 
@@ -581,7 +594,8 @@ def test_client_reads_lines_arriving_in_pieces(lab):
     result.expect_status(0)
     expect_equal(result.stdout, expected_output(peer, [b"1: hello", b"2: world"]),
                  "the client should print each line whole",
-                 hint="one recv() is not one line: read until the newline, keep the rest")
+                 hint="read_line (step 5): one recv() is not one line: read until the "
+                      "newline, and keep the bytes after it for the next line")
 
 
 def test_client_exit_ends_the_session(lab):
@@ -592,7 +606,9 @@ def test_client_exit_ends_the_session(lab):
         peer.finish(lab)
     result.expect_status(0)
     expect_equal(result.stdout, expected_output(peer, [b"1: one", b"bye"]),
-                 "the client should print the answer to 'one' and the 'bye'")
+                 "the client should print the answer to 'one' and the 'bye'",
+                 hint="talk (step 4): after 'exit' stop reading input, shutdown(fd, SHUT_WR), and "
+                      "print what the server sends until it closes: the 'bye' comes after")
     expect_equal(peer.received, [b"one", b"exit"], "the server should receive 'one' and 'exit'")
     expect_equal(peer.after_exit, b"", "the client should send nothing after 'exit'")
 
@@ -606,7 +622,8 @@ def test_client_waits_for_the_last_answer(lab):
     result.expect_status(0)
     expect_equal(result.stdout, expected_output(peer, [b"1: one", b"2: two"]),
                  "the client should wait for each answer, the last one too",
-                 hint="one line out, one answer in: read the answer before the next line")
+                 hint="talk (step 4): one line out, one answer in: read the answer before "
+                      "the next line, and at the end print what comes until the server closes")
 
 
 def test_client_server_closing_early_is_an_error(lab):
@@ -619,7 +636,8 @@ def test_client_server_closing_early_is_an_error(lab):
     expect("the server closed the connection" in result.stderr,
            "the client should say that the server closed the connection",
            expected="'client: the server closed the connection' on stderr",
-           actual=show(result.stderr), hint="recv() returning 0 while you wait for an answer")
+           actual=show(result.stderr), hint="read_line (step 5): recv() returning 0 while you "
+           "wait for an answer means the server has closed: say so and exit 1")
 
 
 def test_client_command_line(lab):
@@ -648,7 +666,8 @@ def test_client_and_server_session(lab):
     """The real client and server: a whole session, as the handout shows it."""
     with lab.start_server() as server:
         lab.story.step("run the client with input 'hello', '', 'exit', 'ignored'")
-        result = lab.run("client", "-p", server.port, input=b"hello\n\nexit\nignored\n")
+        result = lab.run("client", "-p", server.port, input=b"hello\n\nexit\nignored\n",
+                         hint=NEWLINE_HINT)
         result.expect_status(0)
         me = result.expect_stdout_line(r"^welcome (\S+), ", "the welcome").group(1)
         expect_equal(result.stdout, f"connected to {server.address}\n"

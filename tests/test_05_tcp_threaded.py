@@ -33,6 +33,12 @@ BAD_NAME = b"error: a name is 1 to 32 printable characters\n"
 SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per connection and "
                      "pass that to pthread_create (never &connfd of the accept loop), and keep "
                      "buffers on the thread's stack or in its context (never static)")
+ONE_THREAD_HINT = ("start_client_thread (step 1): one thread per connection, so that the main "
+                   "thread only accepts and goes back to accept at once: a server that talks "
+                   "to one client at a time keeps every other waiting")
+SURVIVE_HINT = ("a client that resets or vanishes must never stop the server: a failed send or "
+                "recv ends only its own conversation (converse, step 2, returns; never die(), "
+                "whose exit() ends every thread), and send() needs MSG_NOSIGNAL")
 
 
 # -- a Python client of the server ---------------------------------------------------------
@@ -43,6 +49,7 @@ class Client:
     def __init__(self, lab, server, label: str = "the client",
                  sock: socket.socket | None = None):
         self.lab = lab
+        self.server = server
         self.label = label
         self.sock = sock or peers.connect(server.address, lab.deadline())
         self.me = peers.local_address(self.sock)
@@ -51,8 +58,10 @@ class Client:
     def send(self, data: bytes) -> None:
         peers.send_all(self.sock, data, self.lab.deadline())
 
-    def read_line(self, what: str, deadline: Deadline | None = None) -> bytes:
-        """The next line from the server, newline included; CheckFailure if none comes."""
+    def read_line(self, what: str, deadline: Deadline | None = None,
+                  hint: str | None = None) -> bytes:
+        """The next line from the server, newline included; CheckFailure if none comes (with
+        hint, or SURVIVE_HINT if the server has ended)."""
         deadline = deadline or self.lab.deadline()
         while b"\n" not in self.pending:
             got = peers.recv_until(self.sock, b"\n", deadline)
@@ -62,19 +71,22 @@ class Client:
                           "eof": "the server closed the connection",
                           "reset": "the server reset the connection"}.get(got.ended, got.ended)
                 raise CheckFailure(f"{self.label} should get {what}",
-                                   actual=f"it received {show(self.pending)}, then {ending}")
+                                   actual=f"it received {show(self.pending)}, then {ending}",
+                                   hint=hint if self.server.proc.running else SURVIVE_HINT)
         line, _, self.pending = self.pending.partition(b"\n")
         return line + b"\n"
 
     def expect_line(self, expected: bytes, what: str, hint: str | None = None,
                     deadline: Deadline | None = None) -> None:
-        line = self.read_line(what, deadline)
+        line = self.read_line(what, deadline, hint)
         expect_equal(line, expected, f"{self.label} should get {what}", hint=hint)
 
-    def expect_welcome(self, deadline: Deadline | None = None) -> None:
+    def expect_welcome(self, deadline: Deadline | None = None, hint: str | None = None) -> None:
+        """hint: what a server whose welcome does not come most likely got wrong."""
         self.expect_line(WELCOME.format(self.me).encode(), "the welcome line with its own "
                          "address", deadline=deadline,
-                         hint="send the welcome as soon as the connection's thread starts")
+                         hint=hint or "converse (step 2) sends the welcome first, as soon as "
+                                      "the connection's thread starts")
 
     def expect_closed(self, why: str) -> None:
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
@@ -82,8 +94,8 @@ class Client:
                f"the server should close the connection {why}",
                expected="the end of the stream (recv returns 0) and nothing more",
                actual=f"{show(self.pending + rest.data)}, then the connection ended by "
-                      f"{rest.ended}", hint="close() the connection's socket when its "
-                                            "conversation is over")
+                      f"{rest.ended}", hint="finish_client (step 3): close() the "
+                                            "connection's socket once the conversation is over")
 
     def close(self) -> None:
         self.sock.close()
@@ -124,7 +136,7 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
 
     try:
         for client in clients:
-            client.expect_welcome()
+            client.expect_welcome(hint=ONE_THREAD_HINT)
         for r in range(rounds):
             lab.story.step(f"round {r + 1} of {rounds}: each of the {count} clients sends "
                            f"{per_write} name(s) of its own in one write, the last one only "
@@ -246,11 +258,10 @@ def test_server_an_idle_client_blocks_nobody(lab):
                 lab.story.step(f"while it stays connected, client {i} talks to the server")
                 other = Client(lab, server, f"client {i}")
                 with other.sock:
-                    other.expect_welcome()
+                    other.expect_welcome(hint=ONE_THREAD_HINT)
                     other.send(b"Ada\nexit\n")
                     other.expect_line(hello("Ada"), "'Hello, Ada!' while another client is "
-                                      "connected", hint="one thread per connection: the main "
-                                      "thread only accepts, and goes back to accept at once")
+                                      "connected", hint=ONE_THREAD_HINT)
                     other.expect_line(b"Bye!\n", "'Bye!'")
             lab.story.step("the silent client speaks at last")
             idle.expect_welcome()
@@ -422,14 +433,15 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
         expect(fds <= fds0, "every connection's socket should be closed once its client has "
                "left", expected=f"at most {fds0} open descriptors",
                actual=f"{fds} (see ls -l /proc/{proc.pid}/fd)",
-               hint="the thread close()s its connection's socket before it ends")
+               hint="finish_client (step 3): close() the connection's socket before the thread "
+                    "ends")
         expect(vm is not None and vm <= vm0 + slack_kb,
                "the server's memory should not grow with the number of connections served",
                expected=f"VmSize at most {vm0 + slack_kb} kB ({vm0} kB after the warm-up, "
                         f"plus {slack_kb} kB)",
                actual=f"{vm} kB after {total + 1} more connections",
-               hint="a thread that is neither detached nor joined keeps its stack (8 MiB) "
-                    "after it ends: pthread_detach() each client thread")
+               hint="start_client_thread (step 1): pthread_detach() each client thread: one "
+                    "neither detached nor joined keeps its stack (8 MiB) after it ends")
 
 
 def vanish_mid_conversation(lab, server) -> None:
@@ -491,9 +503,9 @@ def test_server_ends_cleanly_on_sigterm_with_clients_connected(lab):
         code = lab.stop_server(server)
         expect(code is not None, "the server should exit soon after SIGTERM, even with clients "
                "connected", actual="it was still running after the deadline (then killed)",
-               hint="stop accepting, shutdown(SHUT_RDWR) every open connection so that its "
-                    "thread's recv() returns 0, and wait (pthread_cond_wait) until the last "
-                    "thread has finished")
+               hint="stop_clients (step 4): shutdown(SHUT_RDWR) every open connection so that "
+                    "its thread's recv() returns 0, then wait (pthread_cond_wait) until the last "
+                    "thread has finished; waiting alone waits as long as any client stays")
         expect_equal(code, 0, "the server should exit with status 0 after SIGTERM")
         lines = server.proc.stdout.lines()
         expect_equal(lines[-1] if lines else "", "stopped", "the server should print 'stopped' "
@@ -597,7 +609,8 @@ def test_client_prints_the_welcome_and_each_reply(lab):
     result, received = run_client(lab, b"Ada\nGrace\n")
     result.expect_status(0)
     expect_equal(received, b"Ada\nGrace\n", "the client should send each line of its input",
-                 hint="send each line with its newline, then wait for the reply")
+                 hint="converse (step 5): send each line with its newline, then print "
+                      "the reply before the next line")
     expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nHello, Grace!\n",
                  "the client should print the welcome and each reply line, in order")
 
@@ -616,8 +629,8 @@ def test_client_sends_every_line_with_one_newline(lab):
     result, received = run_client(lab, b"Ada\n\nGrace")
     result.expect_status(0)
     expect_equal(received, b"Ada\n\nGrace\n", "the client should send every line, ending each "
-                 "with exactly one newline", hint="an empty line is a line: send '\\n' (a "
-                 "0-byte send sends nothing, and no reply would come)")
+                 "with exactly one newline", hint="converse (step 5): an empty line is a line: "
+                 "send '\\n' (a 0-byte send sends nothing, and no reply would come)")
     expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nHello, !\nHello, Grace!\n",
                  "the client should print one reply per line")
 
@@ -671,7 +684,8 @@ def test_client_and_server_together(lab):
         waiting = lab.start("client", "-p", server.port, name="waiting client")
         lab.expect_stdout(waiting, r"^Welcome! You are .*\.$", "the welcome line")
         lab.story.step("meanwhile, run a second client with 'Ada', 'exit'")
-        result = lab.run("client", "-p", server.port, input=b"Ada\nexit\n")
+        result = lab.run("client", "-p", server.port, input=b"Ada\nexit\n",
+                         hint=ONE_THREAD_HINT)
         result.expect_status(0)
         me = result.expect_stdout_line(rf"^Welcome! You are ({ADDR})\. Send a name per line, "
                                        r"exit to leave\.$", "the welcome line").group(1)

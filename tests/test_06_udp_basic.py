@@ -45,8 +45,9 @@ def reply_to(lab, peer: UdpPeer, server, data: bytes, what: str = "", hint: str 
         raise CheckFailure(f"the server should answer {what or show(data)} with one datagram",
                            expected=f"a datagram from {server.address}",
                            actual=f"nothing within 3 s{ended}",
-                           hint=hint or "recvfrom() tells you who sent the datagram: sendto() "
-                                        "the reply to that address")
+                           hint=hint or "serve (step 2) and reply (step 3): recvfrom() tells "
+                                        "you who sent the datagram: sendto() the reply to that "
+                                        "address")
     reply, sender = got
     expect_equal(sender, server.address, "the reply should come from the address the server "
                  "printed", hint="answer from the socket you bound, with sendto()")
@@ -54,7 +55,7 @@ def reply_to(lab, peer: UdpPeer, server, data: bytes, what: str = "", hint: str 
 
 
 def expect_reply(lab, peer: UdpPeer, server, data: bytes, what: str = "", hint: str = "") -> None:
-    reply = reply_to(lab, peer, server, data, what)
+    reply = reply_to(lab, peer, server, data, what, hint)
     if len(reply) != len(data):
         raise CheckFailure(f"the reply to {what or show(data)} should be as long as the request",
                            expected=f"{len(data)} bytes", actual=f"{len(reply)} bytes",
@@ -347,7 +348,10 @@ def expect_gives_up(lab, args: list[str], at_least: float, timeout: float) -> No
         lab.story.step(f"run: client -p {nobody.port} {' '.join(args)}  (a port where a socket "
                        "is bound but nobody answers)")
         started = time.monotonic()
-        result = lab.run("client", "-p", str(nobody.port), *args, timeout=timeout)
+        result = lab.run("client", "-p", str(nobody.port), *args, timeout=timeout,
+                         hint="receive_reply (step 6): wait with wait_readable(), never longer "
+                              "than the time left (deadline_in, ms_until): when it runs out, say "
+                              "so and return -1; a lost datagram must never hang the client")
         took = time.monotonic() - started
     result.expect_status(1, "no reply is a runtime failure")
     expect(re.search(r"no reply from \S+ within", result.stderr) is not None,
@@ -382,8 +386,9 @@ def test_client_ignores_datagrams_from_elsewhere(lab):
     result.expect_status(0)
     expect_equal(printed_reply(result, peer.address), b"GOOD",
                  "the client should take only the datagram from the server's address",
-                 hint="compare the address recvfrom() gives with the server's (family, IP "
-                      "address and port), and wait again for anything else")
+                 hint="receive_reply (step 6): keep the datagram only if same_address() says "
+                      "recvfrom()'s sender is the server (its IP address and its port); print "
+                      "'ignored ...' for anything else and wait again")
 
 
 def test_client_command_line(lab):
@@ -425,7 +430,9 @@ def test_client_and_server_largest_and_empty_messages(lab):
             result = lab.run("client", "-p", server.port, input=message)
             result.expect_status(0)
             expect_equal(printed_reply(result, server.address), upper(message),
-                         f"the reply to {what} should be its uppercase copy")
+                         f"the reply to {what} should be its uppercase copy",
+                         hint="the server (step 2) and the client (step 6) recvfrom() into "
+                              "65535 bytes: a smaller buffer cuts the datagram")
 
 
 def test_server_ends_cleanly_on_ctrl_c(lab):

@@ -77,12 +77,20 @@ def expect_attempts(result, waits: list[float], what: str) -> list[re.Match]:
            "each attempt should send a request with its own id: the attempt's number",
            actual=[m.group(0) for m in found],
            hint="the id is what lets the client tell a late reply to an earlier attempt apart")
-    expect(len(printed) == len(waits) and all(abs(p - w) < 0.0015 for p, w in zip(printed, waits)),
+    doubling = all(abs(p - w) < 0.0015 for p, w in zip(printed, waits))
+    expect(len(printed) == len(waits) and doubling,
            f"the waits should start at the -w time and double with each attempt ({what})",
            expected=" ".join(f"{w:.3f}" for w in waits), actual=" ".join(f"{p:.3f}" for p in printed),
-           hint="exponential backoff: wait, then twice as long, then twice as long again; give "
-                "up when the next wait would be longer than -l")
+           hint=BACKOFF_HINT if not doubling or len(printed) < len(waits) else
+           "the waits double, but the attempt that should be answered was not: ask (step 8) "
+           "sends the request again at each attempt, with the new id, and is_reply_to (step 6) "
+           "takes the reply that comes from the server's address with that id (so the server, "
+           "step 3, sendto()s it from the socket it bound)")
     return found
+
+
+BACKOFF_HINT = ("ask (step 8): after an attempt without a reply, double the wait; give up when "
+                "the doubled wait would be longer than -l")
 
 
 class LossyServer(UdpPeerServer):
@@ -335,7 +343,8 @@ def test_client_retries_with_growing_waits(lab):
     lab.story.step("check the requests the Python server received, and when")
     ids = [request_id(data) for data, _ in peer.requests]
     expect_equal(ids, [b"1", b"2", b"3"], "the server should receive requests 1, 2 and 3, one "
-                 "per attempt", hint="send the request again at each attempt, with the new id")
+                 "per attempt", hint="ask (step 8): send the request again at each attempt, with "
+                 "the new id: waiting longer does not bring back a lost request")
     gaps = [b - a for a, b in zip(peer.arrivals, peer.arrivals[1:])]
     printed = [float(m.group(5)) for m in found]
     # Half the wait, not all of it: the Python server notes each arrival a little late, and
@@ -344,7 +353,8 @@ def test_client_retries_with_growing_waits(lab):
            "the client should really wait as long as it says before it sends again",
            expected="gaps of about " + ", ".join(f"{w:.3f}" for w in printed[:2]) + " s",
            actual="gaps of " + ", ".join(f"{g:.3f}" for g in gaps) + " s",
-           hint="poll() (wait_readable) with a timeout: the time left in this attempt's wait")
+           hint="await_reply (step 7): wait_readable() with the time left in this attempt's "
+                "wait, not 0")
 
 
 def test_client_gives_up_when_no_server_answers(lab):
@@ -354,7 +364,8 @@ def test_client_gives_up_when_no_server_answers(lab):
     with silent_port() as silent:
         lab.story.step(f"run: client {' '.join(args)}, against a UDP port where nobody answers")
         started = time.monotonic()
-        result = lab.run("client", "-p", str(silent.port), *args, timeout=10)
+        result = lab.run("client", "-p", str(silent.port), *args, timeout=10,
+                         hint=BACKOFF_HINT + ": without that, the attempts never end")
         elapsed = time.monotonic() - started
     expect_attempts(result, waits, "here: 4 attempts, then give up")
     result.expect_status(1, "no reply: giving up is a failure")
@@ -383,12 +394,17 @@ def test_client_ignores_a_foreign_sender(lab):
     result.expect_status(0)
     reply = result.expect_stdout_line(REPLY_RE, "the server's reply")
     expect_equal(reply.group(4), "HELLO", "the client should take the reply from the server's "
-                 "address, not the stranger's", hint="compare recvfrom()'s sender with the "
-                 "server's address (same_address) and ignore the others")
+                 "address, not the stranger's", hint="is_reply_to (step 6): on an unconnected "
+                 "socket, keep a datagram only if same_address() says recvfrom()'s sender is the "
+                 "server; ignore the others")
     ignored = result.expect_stdout_line(IGNORED_RE, "'ignored a datagram from HOST:PORT (not "
                                         "the server)' for the stranger's datagram")
     expect_equal(int(ignored.group(2)), stranger.address.port,
                  "the ignored datagram's sender should be the stranger")
+
+
+CONNECT_HINT = ("open_socket (step 4): with -c, connect() the socket to the server, and "
+                "send_request (step 5) then uses send()")
 
 
 def test_client_connected_never_sees_a_foreign_sender(lab):
@@ -404,14 +420,16 @@ def test_client_connected_never_sees_a_foreign_sender(lab):
                            "before each real reply")
             result = lab.run("client", "-c", "-p", str(peer.address.port), "-m", "hello", *args)
             peer.check()
-    result.expect_status(0)
+    expect(result.returncode == 0, "the client should exit with status 0",
+           expected="exit status 0", actual=result.proc.status(), hint=CONNECT_HINT)
     reply = result.expect_stdout_line(REPLY_RE, "the server's reply")
     expect_equal(reply.group(4), "HELLO", "a connected client should only ever receive the "
-                 "server's datagrams", hint="with -c, connect() the socket to the server")
+                 "server's datagrams", hint=CONNECT_HINT)
     expect(re.search(IGNORED_RE, result.stdout, re.MULTILINE) is None,
            "a connected socket should never even see the stranger's datagram",
            expected="no 'ignored a datagram' line", actual=show(result.stdout),
-           hint="connect() makes the kernel drop datagrams from anyone but the server")
+           hint=CONNECT_HINT + ": then the kernel drops datagrams from anyone but the "
+                "server")
 
 
 def test_client_connected_reports_connection_refused(lab):
@@ -422,8 +440,9 @@ def test_client_connected_reports_connection_refused(lab):
     result = lab.run("client", "-c", "-p", str(closed.port), *args)
     expect("Connection refused" in result.stderr, "a connected client should learn that the "
            "port is closed (the kernel's ICMP 'port unreachable')", expected="'Connection "
-           "refused' on stderr", actual=show(result.stderr), hint="on a connected socket, "
-           "recvfrom() (or send()) fails with ECONNREFUSED: report it with die_errno")
+           "refused' on stderr", actual=show(result.stderr), hint="open_socket (step 4): with -c, "
+           "connect() the socket; then recvfrom() (or send()) fails with ECONNREFUSED when "
+           "nothing is bound to the port: await_reply (step 7) reports it with die_errno")
     result.expect_status(1, "a runtime failure")
     expect(len(attempts(result)) == 1, "the client should stop at the first attempt",
            actual=[m.group(0) for m in attempts(result)])
@@ -448,7 +467,8 @@ def test_client_ignores_a_stale_reply(lab):
     reply = result.expect_stdout_line(REPLY_RE, "the reply to request 2")
     expect_equal((reply.group(1), reply.group(4)), ("2", "HELLO"), "the client should take "
                  "the reply to its latest request, not the late one to request 1",
-                 hint="compare the reply's id with the id of the request just sent")
+                 hint="is_reply_to (step 6): compare the reply's id (parse_id) with the id of "
+                      "the request just sent, and ignore a stale one")
     result.expect_stdout_line(r"^ignored a stale reply to request 1$",
                               "'ignored a stale reply to request 1'")
 

@@ -55,12 +55,14 @@ def receive(lab, server, peers: list[UdpPeer], what: str, timeout: float = 5.0):
             server.proc.exit_seen = True
             raise CheckFailure(f"the server ended before it answered {what}",
                                actual=f"it has {server.proc.status()}",
-                               hint="a request, however bad, must never stop the server")
+                               hint="a request, however bad, must never stop the server: "
+                                    "answer it with an 'error: ...' reply, never die()")
         if deadline.expired:
             raise CheckFailure(f"no reply to {what} within {timeout:g} s",
                                expected="one datagram back to the address the request came "
                                         "from", actual="nothing",
-                               hint="reply with sendto() to the address recvfrom() gave you")
+                               hint="serve (step 5): sendto() the reply to the address "
+                                    "recvfrom() filled in for this request")
 
 
 def ask(lab, server, data: bytes, peer: UdpPeer | None = None) -> bytes:
@@ -79,12 +81,13 @@ def ask(lab, server, data: bytes, peer: UdpPeer | None = None) -> bytes:
     return reply
 
 
-def expect_error(lab, server, data: bytes, why: str) -> bytes:
+def expect_error(lab, server, data: bytes, why: str, hint: str | None = None) -> bytes:
+    """hint: the step that should have turned the request into an error."""
     reply = ask(lab, server, data)
     expect(reply.startswith(b"error:"), f"{why}: the reply should be an error",
            expected="a reply starting with 'error:'", actual=show(reply),
-           hint="check the request before you hand it to strftime(), and check what "
-                "strftime() returns")
+           hint=hint or "check the request before you hand it to strftime() (check_format, "
+                        "step 3), and check what strftime() returns (format_time, step 4)")
     return reply
 
 
@@ -103,14 +106,16 @@ def times_around(fmt: str, before: float, after: float, offset: int = 0) -> set[
             for t in range(int(before) - 1, int(after) + 2)}
 
 
-def expect_time(lab, server, fmt: str, offset: int = 0, what: str = "") -> bytes:
+def expect_time(lab, server, fmt: str, offset: int = 0, what: str = "",
+                hint: str | None = None) -> bytes:
     before = time.time()
     reply = ask(lab, server, fmt.encode())
     after = time.time()
     choices = times_around(fmt, before, after, offset)
     expect(reply in choices, what or f"the server should write the time as {fmt!r} asks",
            expected=" or ".join(sorted(show(c) for c in choices)[:3]), actual=show(reply),
-           hint="strftime() with the request as its format, on localtime_r() of time()")
+           hint=hint or "format_time (step 4): strftime() with the request as its format, on "
+                        "localtime_r() of time()")
     return reply
 
 
@@ -178,7 +183,8 @@ def test_server_uses_the_local_time_zone(lab):
     with lab.start_server(env=TOKYO) as server:
         expect_equal(ask(lab, server, b"%z %Z"), b"+0900 JST",
                      f"with TZ={TOKYO['TZ']}, '%z %Z' should be '+0900 JST'",
-                     hint="localtime_r(), not gmtime_r(); call tzset() once at the start")
+                     hint="format_time (step 4): localtime_r(), not gmtime_r(): local time is "
+                          "the time in the zone TZ names")
         expect_time(lab, server, "%Y-%m-%d %H", offset=TOKYO_OFFSET,
                     what="'%Y-%m-%d %H' should be the date and hour in Tokyo")
 
@@ -189,21 +195,27 @@ def test_server_empty_result_is_not_an_error(lab):
         reply = ask(lab, server, b"%Z")
         expect_equal(reply, b"", f"with TZ={NAMELESS['TZ']} (a zone without a name) '%Z' is "
                      "empty: the reply should be an empty datagram, not an error",
-                     hint="strftime() returns 0 both for 'does not fit' and for an empty "
-                          "result: format with a space in front, and take it off afterwards")
+                     hint="format_time (step 4): strftime() returns 0 both for 'does not fit' "
+                          "and for an empty result: format ' ' + the format, and take the space "
+                          "off afterwards")
         expect_equal(ask(lab, server, b"[%Z]"), b"[]", "'[%Z]' should be '[]' there")
         expect_still_answers(lab, server)
+
+
+TOO_LONG_HINT = ("check_format (step 3): reject a format longer than 256 bytes, by the length "
+                 "recvfrom() returned")
 
 
 def test_server_rejects_an_oversized_format_and_goes_on(lab):
     """Step 3: formats longer than 256 bytes get an error; 256 bytes are fine."""
     with lab.start_server(env=UTC) as server:
-        expect_error(lab, server, b"%Y" * 2000, "a 4000-byte format")
+        expect_error(lab, server, b"%Y" * 2000, "a 4000-byte format", hint=TOO_LONG_HINT)
         expect_still_answers(lab, server)
         limit = b"A" * FORMAT_MAX
         expect_equal(ask(lab, server, limit), limit, "a format of exactly 256 bytes is allowed, "
                      "and plain text comes back as it is")
-        expect_error(lab, server, b"A" * (FORMAT_MAX + 1), "a 257-byte format")
+        expect_error(lab, server, b"A" * (FORMAT_MAX + 1), "a 257-byte format",
+                     hint=TOO_LONG_HINT)
         expect_still_answers(lab, server)
 
 
@@ -212,20 +224,29 @@ def test_server_request_without_nul_at_any_size(lab):
     are received without writing past the buffer."""
     with lab.start_server(env=UTC) as server:
         for size in [1023, 1024, 1025, 4096, 65507]:
-            expect_error(lab, server, b"A" * size, f"a {size}-byte request")
+            expect_error(lab, server, b"A" * size, f"a {size}-byte request",
+                         hint="receive_request (step 2) asks recvfrom() for cap - 1 bytes, so "
+                              "that request[len] = '\\0' stays inside the buffer; "
+                              "check_format (step 3) rejects what is too long")
         expect_still_answers(lab, server)
+
+
+DOES_NOT_FIT_HINT = ("format_time (step 4): strftime() into a buffer with room for 1024 bytes; "
+                     "it returns 0 when the result does not fit, which is an error reply (format "
+                     "' ' + the format, so that 0 can only mean that)")
 
 
 def test_server_over_expanding_format_gets_an_error(lab):
     """Step 4: a short format with a long result: more than 1024 bytes is an error."""
     with lab.start_server(env=UTC) as server:
-        expect_error(lab, server, b"%c" * 128, "'%c' 128 times (3072 bytes of result)")
+        expect_error(lab, server, b"%c" * 128, "'%c' 128 times (3072 bytes of result)",
+                     hint=DOES_NOT_FIT_HINT)
         expect_still_answers(lab, server)
         fits = b"%c" * 42 + b"x" * (RESULT_MAX - 42 * C_TIME_LEN)
         reply = ask(lab, server, fits)
         expect_equal(len(reply), RESULT_MAX, "a result of exactly 1024 bytes should come back "
                      "whole", hint="the result buffer needs room for 1024 bytes and the NUL")
-        expect_error(lab, server, fits + b"x", "a result of 1025 bytes")
+        expect_error(lab, server, fits + b"x", "a result of 1025 bytes", hint=DOES_NOT_FIT_HINT)
         expect_still_answers(lab, server)
 
 
@@ -248,16 +269,23 @@ def test_server_long_reply_in_one_datagram(lab):
 def test_server_rejects_an_embedded_nul(lab):
     """Step 3: a NUL byte inside the request is an error (it would hide the rest)."""
     with lab.start_server(env=UTC) as server:
-        expect_error(lab, server, b"%Y\0%m", "the request '%Y', NUL, '%m'")
-        expect_error(lab, server, b"\0", "a request of one NUL byte")
+        hint = ("check_format (step 3): use the length recvfrom() returned, not strlen(): a "
+                "NUL inside the request would hide the rest, so reject it")
+        expect_error(lab, server, b"%Y\0%m", "the request '%Y', NUL, '%m'", hint=hint)
+        expect_error(lab, server, b"\0", "a request of one NUL byte", hint=hint)
         expect_still_answers(lab, server)
+
+
+CONVERSION_HINT = ("check_format (step 3): every '%' must be followed by a character from the "
+                   "handout's list ('%%' included); anything else, and a '%' at the very end, "
+                   "is an error: strftime() must never see it")
 
 
 def test_server_rejects_unknown_conversions(lab):
     """Step 3: only the conversions in the handout; a lone '%' at the end is an error."""
     with lab.start_server(env=UTC) as server:
         for bad in [b"%", b"%Y%", b"%Q", b"%5Y", b"%-d", b"%Ey"]:
-            expect_error(lab, server, bad, f"the format {bad.decode()!r}")
+            expect_error(lab, server, bad, f"the format {bad.decode()!r}", hint=CONVERSION_HINT)
         expect_still_answers(lab, server)
 
 
@@ -271,6 +299,11 @@ NOT_STRFTIME = [b"%s", b"%s" * 40, b"%99999999d", b"%.99999999f", b"%*d", b"%1$n
 LOG_LINE = re.compile(r"^request from \S+: sent (\d+ bytes?|error: .*)$")
 
 
+PRINTF_HINT = ("never pass bytes from the network to printf() or snprintf() as its format: "
+               "printf(\"%s\", text) prints text, printf(text) obeys it; copy the request "
+               "with memcpy(), and let only strftime() read it as a format")
+
+
 def test_server_request_is_never_a_printf_format(lab):
     """Steps 3-5: the request is a strftime() format, never printf()'s: %n, %p, %s and
     %99999999d get their strftime meaning or an error reply, each request is logged on the
@@ -278,9 +311,9 @@ def test_server_request_is_never_a_printf_format(lab):
     with lab.start_server(env=UTC) as server:
         for fmt in PRINTF_TRAPS:
             expect_time(lab, server, fmt, what=f"{fmt!r} means to strftime() what the handout "
-                        "says, whatever it means to printf()")
+                        "says, whatever it means to printf()", hint=PRINTF_HINT)
         for bad in NOT_STRFTIME:
-            expect_error(lab, server, bad, f"the format {show(bad, 60)}")
+            expect_error(lab, server, bad, f"the format {show(bad, 60)}", hint=CONVERSION_HINT)
         expect_still_answers(lab, server)
         lab.story.step("check the log: one line per request, as the handout shows it")
         count = len(PRINTF_TRAPS) + len(NOT_STRFTIME) + 1
@@ -290,8 +323,7 @@ def test_server_request_is_never_a_printf_format(lab):
         expect(not odd, "every request should be logged as 'request from PEER: sent N bytes' "
                "or 'request from PEER: sent error: ...', never with the client's bytes",
                actual=show("\n".join(odd[:5]), 400),
-               hint="never pass bytes from the network to printf() as its format: "
-                    "printf(\"%s\", text) prints text, printf(text) obeys it")
+               hint=PRINTF_HINT)
 
 
 def test_server_replies_to_the_sender(lab):
@@ -423,7 +455,16 @@ def test_client_prints_any_reply_whole(lab):
             peer.check()
         result.expect_status(0)
         expect_equal(result.stdout_bytes, reply + b"\n", f"the {len(reply)}-byte reply should be "
-                     "printed whole, then a newline", hint="print len bytes with fwrite()")
+                     "printed whole, then a newline", hint="print_reply (step 8): the reply is "
+                     "bytes, not a C string: fwrite() exactly its length, then a newline")
+
+
+def expect_error_status(result) -> None:
+    """Result.expect_status(3), with the hint of the mistake it catches."""
+    expect(result.returncode == 3, "the client should exit with status 3 (the server answered "
+           "with an error)", expected="exit status 3", actual=result.proc.status(),
+           hint="print_reply (step 8): a reply starting with 'error:' goes to stderr, and the "
+                "client exits with status 3, so that a script can tell it failed")
 
 
 def test_client_error_reply_exits_3(lab):
@@ -432,7 +473,7 @@ def test_client_error_reply_exits_3(lab):
         lab.story.step("run the client against a server that answers with an error")
         result = run_client(lab, "-p", str(peer.address.port), "-f", "%Y" * 200)
         peer.check()
-    result.expect_status(3, "the server answered with an error")
+    expect_error_status(result)
     expect("error: the format is longer than 256 bytes" in result.stderr,
            "the client should print the server's error on stderr", actual=show(result.stderr))
     expect_equal(result.stdout, "", "nothing goes to stdout when the server says no")
@@ -443,14 +484,18 @@ def test_client_times_out_without_a_reply(lab):
     with silent_port() as silent:
         lab.story.step(f"run: client -t 0.5, against {silent}, which never answers")
         start = time.monotonic()
-        result = lab.run("client", "-p", str(silent.port), "-t", "0.5")
+        result = lab.run("client", "-p", str(silent.port), "-t", "0.5",
+                         hint="receive_reply (step 7): wait_readable(fd, timeout_ms) before "
+                              "recv(): it returns -2 when the time is up; then say 'no reply' "
+                              "and exit 1")
         took = time.monotonic() - start
     result.expect_status(1, "no reply is a runtime failure")
     expect("no reply" in result.stderr, "the client should say that no reply came",
            expected="'no reply' on stderr", actual=show(result.stderr))
     expect(took >= 0.45, "the client should wait -t seconds for the reply before it gives up",
            expected="at least 0.5 s", actual=f"{took:.2f} s",
-           hint="wait_readable(fd, timeout_ms) returns -2 when the time is up")
+           hint="receive_reply (step 7): wait_readable(fd, timeout_ms) with -t's time, in "
+                "milliseconds; it returns -2 only when that time is up")
 
 
 def test_client_no_server_is_a_clear_error(lab):
@@ -494,7 +539,7 @@ def test_client_and_server_together(lab):
                actual=show(result.stdout))
         lab.story.step("run the client with %Y 200 times (400 bytes)")
         result = run_client(lab, "-p", server.port, "-f", "%Y" * 200)
-        result.expect_status(3, "the server answered with an error")
+        expect_error_status(result)
         expect("error:" in result.stderr, "the client should print the server's error",
                actual=show(result.stderr))
         lines = request_lines(lab, server, 3)
