@@ -264,12 +264,14 @@ class Lab:
                 expect("usage:" in result.stderr, "bad arguments should print the usage on "
                        "stderr", actual=show(result.stderr))
 
-    def expect_running(self, proc: Proc, why: str) -> None:
+    def expect_running(self, proc: Proc, why: str, hint: str | None = None) -> None:
+        """hint: the check's own, when the way it stops a server is a mistake of its own (a
+        buffer overrun on a valid line), not a client that misbehaves."""
         if not proc.running:
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
                                actual=_how_it_ended(proc),
-                               hint="a client that misbehaves must never stop a server")
+                               hint=hint or "a client that misbehaves must never stop a server")
 
     def finish_server(self, server: Server) -> None:
         """The end of a server's block: it must still be running (unless the test saw it end),

@@ -66,7 +66,8 @@ class Client:
         line = self.lines.next(self.lab.deadline(timeout))
         if line is None:
             if not self.server.proc.running:
-                self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}")
+                self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
+                                        hint)
             endings = {"eof": "the server closed the connection",
                        "reset": "the server reset the connection",
                        "timeout": f"nothing more came within {timeout:g} s"}
