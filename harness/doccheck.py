@@ -32,6 +32,9 @@ Directives are HTML comments right before a block, invisible to the reader:
                                      block shows one, the real output may have any
   <!-- doccheck: any order -->       each command's lines may come in any order (ss, ps)
   <!-- doccheck: skip: REASON -->    not run (said in the summary, with the reason)
+  <!-- doccheck: any number: REGEX -->  a run of the block's lines that match REGEX stands for
+                                     any number (0 or more) of real lines that match it (reads
+                                     whose count depends on timing)
 Several directives go in one comment, separated by ` ;; `. A line `...` in a block stands
 for any number of lines.
 """
@@ -129,6 +132,8 @@ def parse_directives(text: str) -> dict:
             out["anyorder"] = True
         elif key == "skip":
             out["skip"] = value
+        elif key == "any number":
+            out.setdefault("anynumber", []).append(value)
         else:
             raise ValueError(f"unknown doccheck directive {part!r}")
     return out
@@ -192,6 +197,7 @@ def compare(block: Block, expected: list[tuple[int, str]], actual: list[str], po
     """Raises Mismatch naming the first expected line that the actual output does not have."""
     vary = block.directives.get("vary", [])
     oneof = block.directives.get("oneof", [])
+    anynumber = block.directives.get("anynumber", [])
     if typed:  # lines the reader types are not the program's
         rest, want = [], list(typed)
         for number, text in expected:
@@ -212,6 +218,14 @@ def compare(block: Block, expected: list[tuple[int, str]], actual: list[str], po
             number, text = expected[e]
             if text.strip() == "...":
                 return any(walk(e + 1, k) for k in range(a, len(actual) + 1))
+            run = next((r for r in anynumber if re.fullmatch(r, squeeze(text))), None)
+            if run is not None:  # `any number: REGEX`: this run of lines, 0 or more real ones
+                while e < len(expected) and re.fullmatch(run, squeeze(expected[e][1])):
+                    e += 1
+                ends = [a]
+                while ends[-1] < len(actual) and re.fullmatch(run, squeeze(actual[ends[-1]])):
+                    ends.append(ends[-1] + 1)
+                return any(walk(e, k) for k in reversed(ends))
             if a >= len(actual) or not fits(text, actual[a]):
                 walk.failed = max(walk.failed, (e, a))
                 return False
@@ -409,7 +423,10 @@ def check_file(path: Path, build_dir: Path) -> tuple[int, list[str], list[str]]:
     handout = path.parent.parent.name == "labs"
     top = scratch(build_dir, handout)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCKLAB_")}
+    # PYTHONUNBUFFERED: Python prints each line at once, as in a terminal (a server such as
+    # http.server shows its first line before it has a client).
     env.update(LC_ALL="C.UTF-8", TZ=env.get("TZ", "UTC"), PYTHONDONTWRITEBYTECODE="1",
+               PYTHONUNBUFFERED="1",
                COLUMNS="100", SOCKLAB_BUILD_DIR=str(top / "build"))
     failures, skipped, ran = [], [], [0]
     ports = Ports()
