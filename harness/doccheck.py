@@ -62,7 +62,8 @@ SERVER_DEADLINE = 10.0  # a server's first line; its lines before ^C; its end af
 
 DIRECTIVE = re.compile(r"<!--\s*doccheck:(.*?)-->", re.S)
 HOSTPORT = re.compile(r"((?:\d{1,3}\.){3}\d{1,3}|\[[0-9a-fA-F:.]+\]|::1|localhost)(:|\s+port\s+)(\d{3,5})\b")
-PORT_OPTION = re.compile(r"(-p\s*|port\s+|:)(\d{3,5})\b")
+# (bash's /dev/tcp/HOST/PORT too: docs/04 writes to a server with it)
+PORT_OPTION = re.compile(r"(-p\s*|port\s+|:|/dev/tcp/[^/\s]+/)(\d{3,5})\b")
 MARK = "\x1edoccheck-{}\x1e"
 NO_LINE = "(no line)"  # in `one of:`, a line that may not be printed at all
 
