@@ -1,19 +1,43 @@
 """Each skeleton in labs/ compiles, and fails every test of its lab quickly, with a message
-that names the TODO step where the student's program stopped."""
-from .support import run_lab_tests
+that names the TODO step where the student's program stopped.
+
+The chosen labs' test modules run against labs/ in one pytest (one start-up for them all),
+and each lab's test reads its own checks from the results."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .support import ROOT, Run, lab_module, labs_with_tests
 
 FAST = 5.0  # seconds: the acceptance bound for a skeleton's failure
+pytestmark = pytest.mark.timeout(600)  # the first lab's test waits for every lab's run
 
 
-def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, build_dir, tmp_path):
-    run = run_lab_tests(lab_name, "labs", build_dir, tmp_path)
-    assert run.tests, f"no results from the lab's tests:\n{run.output[-3000:]}"
-    passed = [name for name, t in run.tests.items() if t["outcome"] != "failed"]
+@pytest.fixture(scope="module")
+def skeleton_runs(request, settings, tmp_path_factory) -> dict:
+    """Every chosen lab's checks on its skeleton: lab -> its Run (its checks by name)."""
+    labs = request.config.getoption("--lab") or labs_with_tests()
+    results = tmp_path_factory.mktemp("skeletons") / "results.json"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           *(str(lab_module(lab)) for lab in labs), "--impl", "labs",
+           "--build-dir", str(settings.build_dir), "--results", str(results)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=500)
+    tests = json.loads(results.read_text())["tests"] if results.exists() else []
+    return {lab: Run(done.returncode, done.stdout + done.stderr,
+                     {t["name"]: t for t in tests if t["lab"] == lab}) for lab in labs}
+
+
+def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, skeleton_runs):
+    run = skeleton_runs[lab_name]
+    tests = run.tests
+    assert tests, f"no results from the lab's tests:\n{run.output[-3000:]}"
+    passed = [name for name, t in tests.items() if t["outcome"] != "failed"]
     assert not passed, f"the untouched skeleton of {lab_name} passes {passed}: a test that " \
                        "passes before the student writes anything checks nothing of theirs"
-    slow = {name: round(t["duration"], 2) for name, t in run.tests.items()
-            if t["duration"] >= FAST}
+    slow = {name: round(t["duration"], 2) for name, t in tests.items() if t["duration"] >= FAST}
     assert not slow, f"these tests took {FAST} s or more to fail on the skeleton: {slow}"
-    unnamed = [name for name, t in run.tests.items() if "TODO step" not in t["message"]]
+    unnamed = [name for name, t in tests.items() if "TODO step" not in t["message"]]
     assert not unnamed, f"these failures do not name a TODO step: {unnamed}\n" + \
-        "\n\n".join(run.tests[n]["message"][:1500] for n in unnamed[:2])
+        "\n\n".join(tests[n]["message"][:1500] for n in unnamed[:2])
