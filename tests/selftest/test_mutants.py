@@ -79,7 +79,8 @@ def run_mutants(mutants: list[Path], build_dir: Path, tmp_path: Path) -> dict[Pa
     Run (the outcomes of its catchers)."""
     groups: dict[tuple[str, str], list[Path]] = {}
     for mutant in mutants:
-        groups.setdefault((mutant.parent.name, header(mutant).get("Options", "")), []).append(mutant)
+        key = (mutant.parent.name, header(mutant).get("Options", ""))
+        groups.setdefault(key, []).append(mutant)
     plans = []
     for n, ((lab, options), group) in enumerate(groups.items()):
         claims = tmp_path / f"claims-{n}"

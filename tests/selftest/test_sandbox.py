@@ -11,7 +11,8 @@ the same time: it holds every process its uid may have, and in this module the g
 one batch share a uid (a real grading has a uid of its own).
 
 The other gradings (`grade --impl` of some attacks, Gradescope mode, a folder graded twice)
-run alongside the batches, two at a time, each with its uid, and the tests read their results.
+run alongside the batches, one after the other, each with its own uid, and the tests read
+their results.
 
 Every grading here runs inside an extra pid namespace of its own (`unshare --pid`), and
 every attack acts only when it finds itself caged (hostile/caged.h), so that a bug in the
@@ -51,7 +52,7 @@ DISK_CAP, FILE_MIB = "64M", 16
 # the batch, one for the fork bomb's batch, and one for each grading that runs alongside.
 BATCH_UID, BOMB_UID, *SOLO_UIDS = random.sample(sandbox.UIDS, 12)
 BOMB = "fork-bomb"
-SOLO_JOBS = 2  # gradings at once alongside the batches (themselves two and one at once)
+SOLO_JOBS = 1  # gradings at once alongside the batches (themselves two and one at once)
 
 COMPILE_ATTACKS = {  # server.c, whole: what the compiler must not read or must not finish
     "include-solution": '#include "../solutions/01-tcp-basic/server.c"\n',
@@ -171,9 +172,10 @@ def limits() -> list[str]:
     return [f"--limit-memory={MEMORY_CAP}", f"--limit-disk={DISK_CAP}"]
 
 
-def batch_args(corpus, subs: Path, out: Path, jobs: int) -> list[str]:
-    return ["batch", str(subs), LAB, "--out", str(out), "--jobs", str(jobs), "--timeout", "120",
-            "--tests-dir", str(corpus["hidden"]), "--build-dir", str(corpus["build_dir"]),
+def batch_args(corpus, subs: Path, out: Path, jobs: int, timeout: int = 120) -> list[str]:
+    return ["batch", str(subs), LAB, "--out", str(out), "--jobs", str(jobs),
+            "--timeout", str(timeout), "--tests-dir", str(corpus["hidden"]),
+            "--build-dir", str(corpus["build_dir"]),
             *limits()]
 
 
@@ -188,9 +190,10 @@ def gradings(corpus):
     time), the fork bomb's batch, and the solo gradings (SOLO_JOBS at a time, each with a
     uid of its own, so that each finds its own leftovers)."""
     solos = solo_gradings(corpus)
-    with ThreadPoolExecutor(max_workers=SOLO_JOBS + 1) as pool:
-        bomb = pool.submit(caged_run, batch_args(corpus, corpus["bomb_subs"], corpus["bomb_out"], 1),
-                           BOMB_UID)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the fork bomb's grading is the longest (each check makes and kills its processes)
+        bomb = pool.submit(caged_run, batch_args(corpus, corpus["bomb_subs"], corpus["bomb_out"], 1,
+                                                 timeout=300), BOMB_UID)
         with ThreadPoolExecutor(max_workers=SOLO_JOBS) as solo_pool:
             solo = {key: solo_pool.submit(run_solo, uid, grading)
                     for uid, (key, grading) in zip(SOLO_UIDS, solos.items())}
@@ -208,9 +211,19 @@ def run_solo(uid: int, grading) -> dict:
     """One grading alongside the batches: its result, whether the course changed meanwhile,
     and the processes of its uid left after it."""
     before = course_state()
-    result = grading(uid)
-    return {"result": result, "course_changed": course_state() != before,
+    try:
+        result, error = grading(uid), None
+    except Exception as e:  # noqa: BLE001 - the test of this grading reports it
+        result, error = None, e
+    return {"result": result, "error": error, "course_changed": course_state() != before,
             "left": sandbox_processes(uid)}
+
+
+def solo_of(gradings, key: tuple) -> dict:
+    solo = gradings["solo"][key]
+    if solo["error"] is not None:
+        raise solo["error"]
+    return solo
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +420,7 @@ def grade_twice(corpus, work: Path, uid: int) -> list[float]:
 @pytest.mark.parametrize("student", ONE_BY_ONE)
 def test_grade_impl_scores_the_attack_honestly(gradings, student):
     """./socklab grade --impl PATH: the same walls as in a batch."""
-    solo = gradings["solo"][("grade", student)]
+    solo = solo_of(gradings, ("grade", student))
     done, out = solo["result"]["done"], solo["result"]["out"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["score"] == 0 and summary["sandbox"] == "namespaces", done.stdout
@@ -420,7 +433,7 @@ def test_grade_impl_scores_the_attack_honestly(gradings, student):
 def test_gradescope_writes_results_json_itself(gradings, student):
     """run_autograder's grader: results.json is the grader's, even after a planted one.
     (Gradescope grades every lab: the labs a submission lacks are the skeletons, 0 points.)"""
-    solo = gradings["solo"][("gradescope", student)]
+    solo = solo_of(gradings, ("gradescope", student))
     done, results = solo["result"]["done"], solo["result"]["results"]
     data = json.loads(results.read_text())
     lab01 = [t for t in data["tests"] if LAB in t["tags"]]
@@ -433,7 +446,7 @@ def test_gradescope_writes_results_json_itself(gradings, student):
 def test_a_build_is_never_reused_by_path_and_time(gradings):
     """The same folder graded twice: first the solution, then the skeleton with older file
     times. The second grade is the skeleton's."""
-    scores = gradings["solo"][("reuse",)]["result"]
+    scores = solo_of(gradings, ("reuse",))["result"]
     assert scores[0] > 0 and scores[1] == 0, scores
 
 
