@@ -49,6 +49,6 @@ add_test(NAME lab09-fuzz
          COMMAND sh ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh ${fuzz_binary}
                  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus ${SOCKLAB_FUZZ_SECONDS})
 set_tests_properties(lab09-fuzz-build PROPERTIES LABELS "lab09;fuzz" TIMEOUT 300
-                     FIXTURES_SETUP lab09-fuzz-binary)
+                     FIXTURES_SETUP lab09-fuzz-binary COST ${SOCKLAB_FUZZ_SECONDS})
 set_tests_properties(lab09-fuzz PROPERTIES LABELS "lab09;fuzz" TIMEOUT 180
-                     FIXTURES_REQUIRED lab09-fuzz-binary)
+                     FIXTURES_REQUIRED lab09-fuzz-binary COST ${SOCKLAB_FUZZ_SECONDS})

@@ -1,6 +1,9 @@
 # CTest: each lab's tests against the reference solutions (against labs/ when solutions/ is
 # gone), the same under valgrind, and the harness's own tests (skeletons, mutants, harness).
 # Labels: lab01 ... lab09, tcp / udp, valgrind, selftest.
+# COST: a rough guide to each test's length in seconds, so that `ctest -j2` starts the long
+# ones first: a fresh build has no record of earlier runs (Testing/Temporary/CTestCostData.txt)
+# and would start them in order, ending on one long test alone.
 enable_testing()
 socklab_finish()
 
@@ -39,18 +42,16 @@ foreach(lab IN LISTS labs)
     add_test(NAME lab${number}-shortio COMMAND ${pytest} ${module} --impl ${reference} --short-io 7
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(lab${number}-shortio PROPERTIES
-                         LABELS "lab${number};${kind};shortio" TIMEOUT 300)
+                         LABELS "lab${number};${kind};shortio" TIMEOUT 300 COST 10)
   endif()
 
   if(reference STREQUAL "solutions")
-    add_test(NAME lab${number}-skeleton
-             COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_skeletons.py --lab ${lab}
-             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     add_test(NAME lab${number}-mutants
              COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_mutants.py --lab ${lab}
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(lab${number}-skeleton lab${number}-mutants PROPERTIES
-                         LABELS "lab${number};${kind};selftest" TIMEOUT 600)
+    set_tests_properties(lab${number}-mutants PROPERTIES
+                         LABELS "lab${number};${kind};selftest" TIMEOUT 600 COST 20)
+    list(APPEND skeleton_labels lab${number})
   endif()
 
   # What a student types: cmake --build build --target check01 (rebuilds, then tests labs/).
@@ -60,6 +61,12 @@ foreach(lab IN LISTS labs)
 endforeach()
 
 if(reference STREQUAL "solutions")
+  # Every skeleton fails every check of its lab, fast, naming its TODO step: all the labs in
+  # one pytest (one start-up), labelled with every lab.
+  add_test(NAME skeletons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_skeletons.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(skeletons PROPERTIES LABELS "selftest;${skeleton_labels}" TIMEOUT 600
+                       COST 30)
   # Every promise of a handout has a check and a mutant (docs/lessons/): reads files only.
   add_test(NAME lessons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_lessons.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -67,7 +74,7 @@ if(reference STREQUAL "solutions")
   # Valid implementations that choose differently (tests/variants/) keep full marks.
   add_test(NAME variants COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_variants.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(variants PROPERTIES LABELS selftest TIMEOUT 1800)
+  set_tests_properties(variants PROPERTIES LABELS selftest TIMEOUT 1800 COST 15)
 endif()
 
 if(reference STREQUAL "solutions")
@@ -96,13 +103,14 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
   # Batch grading of submissions made from lab 01, packages, reports (docs/instructors.md).
   add_test(NAME grading COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_grading.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(grading PROPERTIES LABELS "selftest;grading" TIMEOUT 900)
+  set_tests_properties(grading PROPERTIES LABELS "selftest;grading" TIMEOUT 900 COST 50)
   # A corpus of hostile submissions against the sandbox (tests/selftest/hostile/).
   add_test(NAME sandbox COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_sandbox.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(sandbox PROPERTIES LABELS "selftest;grading;sandbox" TIMEOUT 900)
+  set_tests_properties(sandbox PROPERTIES LABELS "selftest;grading;sandbox" TIMEOUT 900
+                       COST 100)
   # The conversation (trace) in a failure story, the HTML report, the platforms' results.
   add_test(NAME reports COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_reports.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300)
+  set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300 COST 15)
 endif()

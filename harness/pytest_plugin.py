@@ -166,11 +166,20 @@ def story(request):
         proc.kill()
 
 
+# The mutant self-test runs a lab's checks against many implementations in one session: each
+# copy of a check carries its own (tests/selftest/mutant_worker.py).
+ITEM_IMPL = pytest.StashKey[str]()
+
+
 @pytest.fixture
 def lab(request, settings, builds, story, tmp_path) -> Lab:
     name = getattr(request.module, "LAB", None)
     if name is None:
         raise pytest.UsageError(f"{request.module.__name__} must set LAB = 'NN-name'")
+    impl = request.node.stash.get(ITEM_IMPL, None)
+    if impl is not None:  # a self-test's copy of the check, for another implementation
+        settings = dataclasses.replace(settings, impl=impl)
+        builds = Builds(settings)
     build, error = builds.get(name)
     short_io = request.node.stash.get(SHORT_IO_COPY, None)
     if short_io is not None:  # the partial-I/O version of a check

@@ -10,7 +10,13 @@ A patch starts with a few header lines that patch(1) ignores:
 A name without brackets stands for every instance of the test (its parameters, and its
 partial-I/O version if it has one); test_b[short-io] for that instance alone.
 """
+import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,10 +24,14 @@ import pytest
 
 from harness import programs
 
-from .support import ROOT, labs_with_tests, run_lab_tests
+from .support import ROOT, Run, lab_module, labs_with_tests
 
 MUTANTS = ROOT / "tests" / "mutants"
-PARALLEL = 4
+# Pytest workers per lab, at most: most of a check's time on a mutant is a deadline wait. A
+# lab starts one, and one more every RAMP seconds while some pairs are still unclaimed, so
+# that a lab whose checks fail at once costs one start-up, and a slow one waits side by side.
+WORKERS = 6
+RAMP = 1.0
 # All of a lab's mutants run in the first test's setup: give it the time they all take.
 pytestmark = pytest.mark.timeout(900)
 
@@ -34,6 +44,10 @@ def header(patch: Path) -> dict[str, str]:
         if m := re.match(r"^(Mistake|Caught by|Options): *(.*)$", line):
             fields[m.group(1)] = m.group(2).strip()
     return fields
+
+
+def catchers_of(patch: Path) -> list[str]:
+    return [name.strip() for name in header(patch).get("Caught by", "").split(",") if name.strip()]
 
 
 def mutants_of(lab: str) -> list[Path]:
@@ -51,30 +65,81 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("mutant", found, ids=[f"{p.parent.name}/{p.stem}" for p in found])
 
 
-def run_mutant(mutant: Path, build_dir: Path, tmp_path: Path):
-    fields = header(mutant)
-    catchers = [name.strip() for name in fields.get("Caught by", "").split(",") if name.strip()]
-    lab, name = mutant.parent.name, mutant.stem
-    if not catchers or f"mutant/{lab}/{name}" not in built_impls(build_dir):
-        return None
-    return run_lab_tests(lab, f"mutant/{lab}/{name}", build_dir, tmp_path, "-k",
-                         " or ".join(catchers), *fields.get("Options", "").split())
+def impl_of(mutant: Path) -> str:
+    return f"mutant/{mutant.parent.name}/{mutant.stem}"
 
 
 def built_impls(build_dir: Path) -> set[str]:
     return {b.impl for b in programs.read_manifest(build_dir)}
 
 
+def run_mutants(mutants: list[Path], build_dir: Path, tmp_path: Path) -> dict[Path, Run]:
+    """Every (mutant, catching check) pair, each run once, by pytest workers (mutant_worker.py)
+    that share the pairs: a group of workers per lab and Options line. Returns each mutant's
+    Run (the outcomes of its catchers)."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for mutant in mutants:
+        key = (mutant.parent.name, header(mutant).get("Options", ""))
+        groups.setdefault(key, []).append(mutant)
+    plans = []
+    for n, ((lab, options), group) in enumerate(groups.items()):
+        claims = tmp_path / f"claims-{n}"
+        claims.mkdir()
+        plan = tmp_path / f"plan-{n}.json"
+        plan.write_text(json.dumps({"claims": str(claims), "mutants": [
+            {"impl": impl_of(m), "catchers": catchers_of(m)} for m in group]}))
+        plans.append((lab, options, plan, claims))
+
+    def run_group(n: int) -> list[tuple[Path, int, str]]:
+        lab, options, plan, claims = plans[n]
+        workers = []
+        while True:
+            if len(workers) < WORKERS and (not workers or unclaimed(claims) > 0 and
+                                           time.monotonic() - workers[-1][3] >= RAMP):
+                results = tmp_path / f"results-{n}-{len(workers)}.json"
+                cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "-p", "tests.selftest.mutant_worker", str(lab_module(lab)),
+                       "--build-dir", str(build_dir), "--mutant-plan", str(plan),
+                       "--mutant-results", str(results), *options.split()]
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+                output = []
+                reader = threading.Thread(target=lambda p=proc, o=output: o.append(p.stdout.read()))
+                reader.start()
+                workers.append((proc, reader, output, time.monotonic(), results, cmd))
+            if all(w[0].poll() is not None for w in workers):
+                break
+            time.sleep(0.2)  # no event says "a pair was claimed": look again shortly
+        finished = []
+        for proc, reader, output, _, results, cmd in workers:
+            reader.join()
+            finished.append((results, proc.wait(), f"$ {' '.join(cmd)}\n{''.join(output)}"))
+        return finished
+
+    with ThreadPoolExecutor(max_workers=len(plans) or 1) as pool:
+        finished = [w for group in pool.map(run_group, range(len(plans))) for w in group]
+    outcomes = [entry for results, _, _ in finished if results.exists()
+                for entry in json.loads(results.read_text())]
+    output = "\n".join(text[-3000:] for _, _, text in finished)
+    runs = {}
+    for mutant in mutants:
+        tests = {e["name"]: e for e in outcomes if e["mutant"] == impl_of(mutant)}
+        runs[mutant] = Run(max(code for _, code, _ in finished), output, tests)
+    return runs
+
+
+def unclaimed(claims: Path) -> int:
+    """Pairs no worker has taken yet (0 until a worker has counted them)."""
+    total = Path(f"{claims}.total")
+    return int(total.read_text()) - len(os.listdir(claims)) if total.exists() else 0
+
+
 @pytest.fixture(scope="module")
 def mutant_runs(request, settings, tmp_path_factory):
-    """Every chosen mutant's run, four at a time: most of a mutant's time is spent waiting
-    for a deadline that a broken program never meets, not on the CPU."""
-    found = chosen_mutants(request.config)
-    tmp_path_factory.getbasetemp()  # made here, once: threads racing to make it get different ones
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        runs = pool.map(lambda m: run_mutant(m, settings.build_dir, tmp_path_factory.mktemp(m.stem)),
-                        found)
-        return dict(zip(found, runs))
+    """Every chosen mutant that names its catchers and was built, all run at once."""
+    built = built_impls(settings.build_dir)
+    found = [m for m in chosen_mutants(request.config) if catchers_of(m) and impl_of(m) in built]
+    return run_mutants(found, settings.build_dir, tmp_path_factory.mktemp("mutants"))
 
 
 def test_lab_has_mutants(lab_name):

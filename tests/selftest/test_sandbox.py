@@ -6,7 +6,13 @@ skeleton stops at its first TODO), and each compile attack is a whole server.c. 
 scores 0, so each of them must score exactly 0 - anything more is a successful cheat - and
 leave the course, the reports and the machine as they were. Two copies of the reference
 solution are graded in the same batch, one before and one after the attacks (the batch
-goes in name order), and keep full marks.
+goes in name order), and keep full marks. The fork bomb is graded in a batch of its own, at
+the same time: it holds every process its uid may have, and in this module the gradings of
+one batch share a uid (a real grading has a uid of its own).
+
+The other gradings (`grade --impl` of some attacks, Gradescope mode, a folder graded twice)
+run alongside the batches, one after the other, each with its own uid, and the tests read
+their results.
 
 Every grading here runs inside an extra pid namespace of its own (`unshare --pid`), and
 every attack acts only when it finds itself caged (hostile/caged.h), so that a bug in the
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,9 +47,12 @@ MARK = f"socklab-hostile-{uuid.uuid4().hex[:8]}"  # appears in a report only if 
 # one process's share, so that only a cap on the submission in total contains them.
 MEMORY_CAP, HOG_MIB = "256M", 120
 DISK_CAP, FILE_MIB = "64M", 16
-# The uid this module's gradings run their programs as: its own, so that another suite
-# running at the same time (with sandboxes of its own) is not taken for a leftover.
-SANDBOX_UID = random.choice(sandbox.UIDS)
+# The uids this module's gradings run their programs as: its own, so that another suite
+# running at the same time (with sandboxes of its own) is not taken for a leftover; one for
+# the batch, one for the fork bomb's batch, and one for each grading that runs alongside.
+BATCH_UID, BOMB_UID, *SOLO_UIDS = random.sample(sandbox.UIDS, 12)
+BOMB = "fork-bomb"
+SOLO_JOBS = 1  # gradings at once alongside the batches (themselves two and one at once)
 
 COMPILE_ATTACKS = {  # server.c, whole: what the compiler must not read or must not finish
     "include-solution": '#include "../solutions/01-tcp-basic/server.c"\n',
@@ -105,13 +115,13 @@ def course_state() -> str:
     return digest.hexdigest()
 
 
-def sandbox_processes() -> list[str]:
-    """Processes running as this module's sandbox uid: none may outlive a grading."""
+def sandbox_processes(uid: int) -> list[str]:
+    """Processes running as one of this module's sandbox uids: none may outlive a grading."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
                     found.append(Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
                                  .decode(errors="replace"))
             except OSError:
@@ -119,13 +129,14 @@ def sandbox_processes() -> list[str]:
     return found
 
 
-def caged_run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    """python3 -m harness ARGS, in a pid namespace of its own (the corpus's second catch)."""
+def caged_run(args: list[str], uid: int, timeout: float = 600) -> subprocess.CompletedProcess:
+    """python3 -m harness ARGS, in a pid namespace of its own (the corpus's second catch),
+    its programs running as uid."""
     return subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
                            sys.executable, "-m", "harness", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT),
-                               "SOCKLAB_SANDBOX_UID": str(SANDBOX_UID)})
+                               "SOCKLAB_SANDBOX_UID": str(uid)})
 
 
 @pytest.fixture(scope="module")
@@ -137,38 +148,95 @@ def corpus(tmp_path_factory, settings):
     hidden.mkdir()
     (hidden / "test_01_tcp_basic_hidden.py").write_text(HIDDEN_TEST)
     out = base / "grades"
+    bomb_out = out / "fork-bomb-batch"  # inside out: every report is searched for cheats
     subs = base / "submissions"
+    bomb_subs = base / "fork-bomb-submissions"
     paths = {"ROOT": str(ROOT), "HIDDEN": str(hidden), "MARK": MARK,
              "PWNED": str(base / "pwned"), "HOG_MIB": str(HOG_MIB), "FILE_MIB": str(FILE_MIB)}
     for header in sorted(HOSTILE.glob("*.h")):
         if header.name != "caged.h":
             name = header.stem.replace("_", "-")
-            attack_submission(subs, name, header.read_text(),
-                              {**paths, "OUT": str(out / "students" / name)})
+            folder, reports = (bomb_subs, bomb_out) if name == BOMB else (subs, out)
+            attack_submission(folder, name, header.read_text(),
+                              {**paths, "OUT": str(reports / "students" / name)})
     for name, source in COMPILE_ATTACKS.items():
         shutil.copytree(ROOT / "labs" / LAB, subs / name / LAB)
         (subs / name / LAB / "server.c").write_text(fill(source, paths))
     for name in ("aaa-reference", "zzz-reference"):  # graded first and last
         shutil.copytree(ROOT / "solutions" / LAB, subs / name / LAB)
-    return {"base": base, "subs": subs, "out": out, "hidden": hidden, "paths": paths,
-            "build_dir": settings.build_dir}
+    return {"base": base, "subs": subs, "out": out, "bomb_subs": bomb_subs, "bomb_out": bomb_out,
+            "hidden": hidden, "paths": paths, "build_dir": settings.build_dir}
 
 
 def limits() -> list[str]:
     return [f"--limit-memory={MEMORY_CAP}", f"--limit-disk={DISK_CAP}"]
 
 
+def batch_args(corpus, subs: Path, out: Path, jobs: int, timeout: int = 120) -> list[str]:
+    return ["batch", str(subs), LAB, "--out", str(out), "--jobs", str(jobs),
+            "--timeout", str(timeout), "--tests-dir", str(corpus["hidden"]),
+            "--build-dir", str(corpus["build_dir"]),
+            *limits()]
+
+
+def read_rows(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
 @pytest.fixture(scope="module")
-def batch(corpus):
+def gradings(corpus):
+    """Every grading of the module that needs the corpus, run at once: the batch (two at a
+    time), the fork bomb's batch, and the solo gradings (SOLO_JOBS at a time, each with a
+    uid of its own, so that each finds its own leftovers)."""
+    solos = solo_gradings(corpus)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the fork bomb's grading is the longest (each check makes and kills its processes)
+        bomb = pool.submit(caged_run, batch_args(corpus, corpus["bomb_subs"], corpus["bomb_out"], 1,
+                                                 timeout=300), BOMB_UID)
+        with ThreadPoolExecutor(max_workers=SOLO_JOBS) as solo_pool:
+            solo = {key: solo_pool.submit(run_solo, uid, grading)
+                    for uid, (key, grading) in zip(SOLO_UIDS, solos.items())}
+            before = course_state()
+            done = caged_run(batch_args(corpus, corpus["subs"], corpus["out"], 2), BATCH_UID)
+            batch = {"done": done, "course_before": before, "course_after": course_state(),
+                     "left": sandbox_processes(BATCH_UID)}
+            bomb_done = bomb.result()
+            batch["left"] += sandbox_processes(BOMB_UID)
+            solo = {key: future.result() for key, future in solo.items()}
+    return {"batch": {**batch, "bomb_done": bomb_done}, "solo": solo}
+
+
+def run_solo(uid: int, grading) -> dict:
+    """One grading alongside the batches: its result, whether the course changed meanwhile,
+    and the processes of its uid left after it."""
     before = course_state()
-    done = caged_run(["batch", str(corpus["subs"]), LAB, "--out", str(corpus["out"]),
-                      "--jobs", "2", "--timeout", "120", "--tests-dir", str(corpus["hidden"]),
-                      "--build-dir", str(corpus["build_dir"]), *limits()])
+    try:
+        result, error = grading(uid), None
+    except Exception as e:  # noqa: BLE001 - the test of this grading reports it
+        result, error = None, e
+    return {"result": result, "error": error, "course_changed": course_state() != before,
+            "left": sandbox_processes(uid)}
+
+
+def solo_of(gradings, key: tuple) -> dict:
+    solo = gradings["solo"][key]
+    if solo["error"] is not None:
+        raise solo["error"]
+    return solo
+
+
+@pytest.fixture(scope="module")
+def batch(corpus, gradings):
+    done, bomb_done = gradings["batch"]["done"], gradings["batch"]["bomb_done"]
     assert done.returncode == 0, done.stdout + done.stderr
-    with open(corpus["out"] / "grades.csv") as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
-    return {"rows": rows, "course_before": before, "course_after": course_state(),
-            "left": sandbox_processes(), **corpus}
+    assert bomb_done.returncode == 0, bomb_done.stdout + bomb_done.stderr
+    rows = read_rows(corpus["out"])
+    bomb_rows = read_rows(corpus["bomb_out"])
+    student_dirs = {**{s: corpus["out"] / "students" / s for s in rows},
+                    **{s: corpus["bomb_out"] / "students" / s for s in bomb_rows}}
+    return {**gradings["batch"], "rows": {**rows, **bomb_rows}, "student_dirs": student_dirs,
+            **corpus}
 
 
 def reports_of(out: Path) -> dict[str, str]:
@@ -177,7 +245,7 @@ def reports_of(out: Path) -> dict[str, str]:
 
 
 def feedback(batch, student: str) -> str:
-    return (batch["out"] / "students" / student / "feedback.txt").read_text(errors="replace")
+    return (batch["student_dirs"][student] / "feedback.txt").read_text(errors="replace")
 
 
 def full_marks(batch) -> float:
@@ -190,7 +258,7 @@ def full_marks(batch) -> float:
 
 def test_batch_grades_every_submission(batch):
     """Every submission has its row, whatever the others did."""
-    expected = {p.name for p in batch["subs"].iterdir()}
+    expected = {p.name for folder in (batch["subs"], batch["bomb_subs"]) for p in folder.iterdir()}
     assert set(batch["rows"]) == expected
     assert all(row["note"] in ("", "stopped: time limit") for row in batch["rows"].values()), \
         {s: r["note"] for s, r in batch["rows"].items() if r["note"]}
@@ -267,7 +335,7 @@ def test_program_environment_is_the_documented_minimum(batch):
 
 
 def test_processes_memory_and_disk_are_capped_in_total(batch):
-    bomb = feedback(batch, "fork-bomb")
+    bomb = feedback(batch, BOMB)
     made = [int(n) for n in re.findall(r"hostile: made (\d+) processes", bomb)]
     assert made and max(made) < 512, made
     hog = feedback(batch, "memory-hog")
@@ -288,7 +356,7 @@ def test_compile_attacks_do_not_compile_and_quote_nothing(batch):
 
 def test_reports_stay_valid_whatever_a_program_prints(batch):
     for student in batch["rows"]:
-        ET.parse(batch["out"] / "students" / student / "junit.xml")  # raises if invalid
+        ET.parse(batch["student_dirs"][student] / "junit.xml")  # raises if invalid
     text = feedback(batch, "escape-codes")
     assert "\x1b" not in text and "\x00" not in text
     assert "\\x1b[2J" in text, text[-2000:]
@@ -297,44 +365,44 @@ def test_reports_stay_valid_whatever_a_program_prints(batch):
 # -- grade --impl and Gradescope mode ------------------------------------------------------------------
 
 ONE_BY_ONE = ["plant-and-kill", "patch-harness", "daemon", "read-secrets", "include-hidden-test"]
+GRADESCOPE = ["plant-and-kill", "aaa-reference"]
 
 
-@pytest.mark.parametrize("student", ONE_BY_ONE)
-def test_grade_impl_scores_the_attack_honestly(corpus, student, tmp_path):
-    """./socklab grade --impl PATH: the same walls as in a batch."""
-    out = tmp_path / "reports"
-    before = course_state()
+def solo_gradings(corpus) -> dict:
+    """The gradings that run alongside the batches: key -> grading(uid)."""
+    work = corpus["base"] / "solo"
+    gradings = {}
+    for student in ONE_BY_ONE:
+        gradings[("grade", student)] = \
+            lambda uid, student=student: grade_impl(corpus, student, work / f"grade-{student}", uid)
+    for student in GRADESCOPE:
+        gradings[("gradescope", student)] = \
+            lambda uid, student=student: gradescope(corpus, student, work / f"gs-{student}", uid)
+    gradings[("reuse",)] = lambda uid: grade_twice(corpus, work / "reuse", uid)
+    return gradings
+
+
+def grade_impl(corpus, student: str, work: Path, uid: int) -> dict:
+    out = work / "reports"
     done = caged_run(["grade", "--impl", str(corpus["subs"] / student), LAB, "--out", str(out),
                       "--build-dir", str(corpus["build_dir"]),
-                      "--tests-dir", str(corpus["hidden"]), *limits()])
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["score"] == 0 and summary["sandbox"] == "namespaces", done.stdout
-    assert all(MARK not in text for text in reports_of(out).values())
-    assert course_state() == before
-    assert sandbox_processes() == []
+                      "--tests-dir", str(corpus["hidden"]), *limits()], uid)
+    return {"done": done, "out": out}
 
 
-@pytest.mark.parametrize("student", ["plant-and-kill", "aaa-reference"])
-def test_gradescope_writes_results_json_itself(corpus, student, tmp_path):
-    """run_autograder's grader: results.json is the grader's, even after a planted one.
-    (Gradescope grades every lab: the labs a submission lacks are the skeletons, 0 points.)"""
-    results = tmp_path / "results" / "results.json"
-    results.parent.mkdir()
+def gradescope(corpus, student: str, work: Path, uid: int) -> dict:
+    results = work / "results" / "results.json"
+    results.parent.mkdir(parents=True)
     results.write_text('{"score": 1000, "tests": [], "output": "planted"}')
     done = caged_run(["gradescope", str(corpus["subs"] / student), str(results),
-                      "--build-dir", str(corpus["build_dir"]), *limits()])
-    data = json.loads(results.read_text())
-    lab01 = [t for t in data["tests"] if LAB in t["tags"]]
-    expected = sum(t["max_score"] for t in lab01) if "reference" in student else 0
-    assert lab01 and data["score"] == expected, done.stdout + done.stderr
-    assert MARK not in results.read_text() and "planted" not in results.read_text()
-    assert sandbox_processes() == []
+                      "--build-dir", str(corpus["build_dir"]), *limits()], uid)
+    return {"done": done, "results": results}
 
 
-def test_a_build_is_never_reused_by_path_and_time(corpus, tmp_path):
+def grade_twice(corpus, work: Path, uid: int) -> list[float]:
     """The same folder graded twice: first the solution, then the skeleton with older file
-    times. The second grade is the skeleton's."""
-    tree = tmp_path / "student"
+    times. Returns the two scores."""
+    tree = work / "student"
     shutil.copytree(ROOT / "solutions" / LAB, tree / LAB)
     scores = []
     for source in (ROOT / "solutions" / LAB, ROOT / "labs" / LAB):
@@ -342,10 +410,43 @@ def test_a_build_is_never_reused_by_path_and_time(corpus, tmp_path):
         shutil.copytree(source, tree / LAB)
         for path in (tree / LAB).iterdir():
             os.utime(path, (1e9, 1e9))  # 2001: older than any build
-        out = tmp_path / f"reports-{len(scores)}"
+        out = work / f"reports-{len(scores)}"
         caged_run(["grade", "--impl", str(tree), LAB, "--out", str(out),
-                   "--build-dir", str(corpus["build_dir"])])
+                   "--build-dir", str(corpus["build_dir"])], uid)
         scores.append(json.loads((out / "summary.json").read_text())["score"])
+    return scores
+
+
+@pytest.mark.parametrize("student", ONE_BY_ONE)
+def test_grade_impl_scores_the_attack_honestly(gradings, student):
+    """./socklab grade --impl PATH: the same walls as in a batch."""
+    solo = solo_of(gradings, ("grade", student))
+    done, out = solo["result"]["done"], solo["result"]["out"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["score"] == 0 and summary["sandbox"] == "namespaces", done.stdout
+    assert all(MARK not in text for text in reports_of(out).values())
+    assert not solo["course_changed"]
+    assert solo["left"] == []
+
+
+@pytest.mark.parametrize("student", GRADESCOPE)
+def test_gradescope_writes_results_json_itself(gradings, student):
+    """run_autograder's grader: results.json is the grader's, even after a planted one.
+    (Gradescope grades every lab: the labs a submission lacks are the skeletons, 0 points.)"""
+    solo = solo_of(gradings, ("gradescope", student))
+    done, results = solo["result"]["done"], solo["result"]["results"]
+    data = json.loads(results.read_text())
+    lab01 = [t for t in data["tests"] if LAB in t["tags"]]
+    expected = sum(t["max_score"] for t in lab01) if "reference" in student else 0
+    assert lab01 and data["score"] == expected, done.stdout + done.stderr
+    assert MARK not in results.read_text() and "planted" not in results.read_text()
+    assert solo["left"] == []
+
+
+def test_a_build_is_never_reused_by_path_and_time(gradings):
+    """The same folder graded twice: first the solution, then the skeleton with older file
+    times. The second grade is the skeleton's."""
+    scores = solo_of(gradings, ("reuse",))["result"]
     assert scores[0] > 0 and scores[1] == 0, scores
 
 

@@ -1,56 +1,59 @@
 """Each skeleton in labs/ compiles, and fails every test of its lab quickly, with a message
-that names the TODO step where the student's program stopped."""
+that names the TODO step where the student's program stopped; and every function a skeleton
+provides is the solution's, word for word.
+
+The chosen labs' test modules run against labs/ in one pytest (one start-up for them all),
+and each lab's test reads its own checks from the results."""
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .support import ROOT, run_lab_tests
+from .support import ROOT, Run, lab_module, labs_with_tests
 
 FAST = 5.0  # seconds: the acceptance bound for a skeleton's failure
+pytestmark = pytest.mark.timeout(600)  # the first lab's test waits for every lab's run
 
 
-def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, build_dir, tmp_path):
-    run = run_lab_tests(lab_name, "labs", build_dir, tmp_path)
-    assert run.tests, f"no results from the lab's tests:\n{run.output[-3000:]}"
-    passed = [name for name, t in run.tests.items() if t["outcome"] != "failed"]
+@pytest.fixture(scope="module")
+def skeleton_runs(request, settings, tmp_path_factory) -> dict:
+    """Every chosen lab's checks on its skeleton: lab -> its Run (its checks by name)."""
+    labs = request.config.getoption("--lab") or labs_with_tests()
+    results = tmp_path_factory.mktemp("skeletons") / "results.json"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           *(str(lab_module(lab)) for lab in labs), "--impl", "labs",
+           "--build-dir", str(settings.build_dir), "--results", str(results)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=500)
+    tests = json.loads(results.read_text())["tests"] if results.exists() else []
+    return {lab: Run(done.returncode, done.stdout + done.stderr,
+                     {t["name"]: t for t in tests if t["lab"] == lab}) for lab in labs}
+
+
+def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, skeleton_runs):
+    run = skeleton_runs[lab_name]
+    tests = run.tests
+    assert tests, f"no results from the lab's tests:\n{run.output[-3000:]}"
+    passed = [name for name, t in tests.items() if t["outcome"] != "failed"]
     assert not passed, f"the untouched skeleton of {lab_name} passes {passed}: a test that " \
                        "passes before the student writes anything checks nothing of theirs"
-    slow = {name: round(t["duration"], 2) for name, t in run.tests.items()
-            if t["duration"] >= FAST}
+    slow = {name: round(t["duration"], 2) for name, t in tests.items() if t["duration"] >= FAST}
     assert not slow, f"these tests took {FAST} s or more to fail on the skeleton: {slow}"
-    unnamed = [name for name, t in run.tests.items() if "TODO step" not in t["message"]]
+    unnamed = [name for name, t in tests.items() if "TODO step" not in t["message"]]
     assert not unnamed, f"these failures do not name a TODO step: {unnamed}\n" + \
-        "\n\n".join(run.tests[n]["message"][:1500] for n in unnamed[:2])
+that names the TODO step where the student's program stopped; and every function a skeleton
+provides is the solution's, word for word.
 
+The chosen labs' test modules run against labs/ in one pytest (one start-up for them all),
+and each lab's test reads its own checks from the results."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
-# -- what a skeleton provides is the solution's, word for word --------------------------------
+import pytest
 
-FUNCTION_RE = re.compile(r"^(?:static |enum |struct |const |unsigned |[a-z_]+[ *]+)+\**"
-                         r"([a-z_][a-z0-9_]*)\([^;{]*\)\n\{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
-
-
-def functions(path: Path) -> dict[str, str]:
-    """Each top-level function definition of a C file (the project's style: the name line,
-    then `{` and `}` alone at the start of a line), by name."""
-    return {m.group(1): m.group(0) for m in FUNCTION_RE.finditer(path.read_text())}
-
-
-def test_skeleton_functions_are_the_solutions(lab_name):
-    """Every function a skeleton gives the student (one without a TODO step) is the
-    solution's, word for word: the handout says each thing once, and so does the code."""
-    lab, reference = ROOT / "labs" / lab_name, ROOT / "solutions" / lab_name
-    if not reference.exists():
-        pytest.skip("no solutions/ here")
-    compared = 0
-    for source in sorted(lab.glob("*.c")):
-        given = functions(source)
-        theirs = functions(reference / source.name) if (reference / source.name).exists() else {}
-        for name, text in given.items():
-            if "TODO step" in text or "todo(" in text or name not in theirs:
-                continue  # the student's to write, or the skeleton's own stub
-            compared += 1
-            assert text == theirs[name], (
-                f"{source.relative_to(ROOT)}: {name}() differs from the solution's; a "
-                f"function the skeleton provides must be the solution's, word for word")
-    assert compared > 0, f"no function of {lab_name}'s skeleton was compared: is the parser right?"
+from .support import ROOT, Run, lab_module, labs_with_tests
