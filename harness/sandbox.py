@@ -25,6 +25,7 @@ and file permissions ("user" mode); grading your own labs/ or the solutions uses
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -215,17 +216,41 @@ def choose_mode() -> str:
 
 
 UIDS = range(64000, 65000)
+_held_locks: list[int] = []  # a uid is ours while this process holds its lock
+
+
+def reserve_uids(count: int) -> list[int]:
+    """count uids of UIDS that no other grading on this machine holds, held until this
+    process ends (a lock file each): two gradings never share a uid, and so never share its
+    process limit (RLIMIT_NPROC counts per uid) or each other's files."""
+    folder = Path("/run/lock") if os.access("/run/lock", os.W_OK) else Path(tempfile.gettempdir())
+    start = int.from_bytes(os.urandom(2), "little") % len(UIDS)
+    found = []
+    for i in range(len(UIDS)):
+        uid = UIDS[(start + i) % len(UIDS)]
+        fd = os.open(folder / f"socklab-uid-{uid}", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _held_locks.append(fd)
+        found.append(uid)
+        if len(found) == count:
+            return found
+    raise SandboxError(f"no free uid in {UIDS.start}-{UIDS.stop - 1}: too many gradings at once")
 
 
 def sandbox_uid() -> int:
-    """An unprivileged uid that owns no file outside the sandbox, one per grading (or the one
-    $SOCKLAB_SANDBOX_UID names, in that range: the self-tests find their own processes by it)."""
+    """An unprivileged uid that owns no file outside the sandbox, this grading's alone (or the
+    one $SOCKLAB_SANDBOX_UID names: the self-tests reserve theirs, and find their processes
+    by it)."""
     if os.geteuid() != 0:
         return os.geteuid()
     chosen = os.environ.get("SOCKLAB_SANDBOX_UID", "")
     if chosen.isdigit() and int(chosen) in UIDS:
         return int(chosen)
-    return UIDS.start + os.getpid() % len(UIDS)
+    return reserve_uids(1)[0]
 
 
 def describe_status_plain(returncode: int) -> str:

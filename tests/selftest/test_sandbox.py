@@ -24,7 +24,6 @@ import csv
 import hashlib
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -50,7 +49,7 @@ DISK_CAP, FILE_MIB = "64M", 16
 # The uids this module's gradings run their programs as: its own, so that another suite
 # running at the same time (with sandboxes of its own) is not taken for a leftover; one for
 # the batch, one for the fork bomb's batch, and one for each grading that runs alongside.
-BATCH_UID, BOMB_UID, *SOLO_UIDS = random.sample(sandbox.UIDS, 12)
+BATCH_UID, BOMB_UID, *SOLO_UIDS = sandbox.reserve_uids(12)
 BOMB = "fork-bomb"
 SOLO_JOBS = 1  # gradings at once alongside the batches (themselves two and one at once)
 
