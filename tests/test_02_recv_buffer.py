@@ -755,8 +755,11 @@ def test_client_gives_up_on_a_header_that_never_ends(lab):
                                 str(lab.workdir / "body.bin"))
     result.expect_status(1, "a runtime failure: the header does not fit")
     got = reported_bytes(result.stdout.encode())
-    expect(got >= 16 * 1024, "the client should fill its 16 KiB header buffer before it gives up",
-           expected="'recv N: K bytes' lines for at least 16384 bytes",
+    # The handout's buffer holds 16 KiB; another size is a free choice, so any buffer of a few
+    # KiB or more keeps the marks: the check is that the client read, and then gave up.
+    expect(got >= 4096, "the client should fill its header buffer before it gives up",
+           expected="'recv N: K bytes' lines for at least 4096 bytes (the handout's buffer "
+                    "holds 16384)",
            actual=f"{got} bytes reported", hint="keep the header bytes until the buffer is full")
     expect(sent[0] < cap, "the client should give up once its header buffer is full",
            expected="the client closes the connection", actual=f"it read all {cap} bytes",
