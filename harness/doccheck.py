@@ -16,7 +16,7 @@ What is matched by pattern, never literally:
   - ports: in `HOST:PORT`, `port PORT` and `-p PORT`, a port of the transcript stands for the
     port the real run gives at that place, the same one everywhere in the file (so the client's
     port printed by the client must be the one the server logged), and later commands get the
-    real one (`client -p 40123` runs as `client -p 38811` if the server printed 38811);
+    real one (the port a doc shows in `client -p PORT` becomes the one the server printed);
   - runs of spaces (column widths): one space is as good as many;
   - what a block's directive says varies (`vary: REGEX`).
 

@@ -779,20 +779,27 @@ def test_upload_refuses_file_names_with_paths(lab):
     """Steps 8-10: a name with a path in it ("../x", "/etc/x"), empty, "." or ".." is refused."""
     server, updir = start_upload_server(lab)
     body = b"should not be stored"
+    cases = [(f"a file named {name!r}", upload_bytes(name, body), "name") for name in BAD_NAMES]
+    expect_all_refused(lab, server, updir, cases, "good.txt", body,
+                       hint="the name comes from the peer: refuse '/', a leading '.', and empty "
+                            "names before using it")
+
+
+def expect_all_refused(lab, server, updir, cases, good_name: str, body: bytes, hint: str) -> None:
+    """Each case (what, upload bytes, the word its refusal names or None) is refused, the
+    server lives on, no file appears anywhere; then a good upload is stored."""
     with server:
         before = sorted(str(p) for p in lab.workdir.rglob("*"))
-        for name in BAD_NAMES:
-            lab.story.step(f"upload a file named {name!r}")
-            expect_refused(upload(lab, server, upload_bytes(name, body)), f"the name {name!r}",
-                           "name")
-            lab.expect_running(server.proc, f"after the name {name!r}")
+        for what, data, word in cases:
+            lab.story.step(f"upload {what}: {show(data, 160)}")
+            expect_refused(upload(lab, server, data), what, word)
+            lab.expect_running(server.proc, f"after {what}")
         after = sorted(str(p) for p in lab.workdir.rglob("*"))
-        expect_equal(after, before, "no file should be created anywhere for a bad name",
-                     hint="the name comes from the peer: refuse '/', a leading '.', and empty "
-                          "names before using it")
+        expect_equal(after, before, "no file should be created anywhere for these uploads",
+                     hint=hint)
         lab.story.step("a good upload afterwards")
-        expect_stored(lab, server, updir, "good.txt", body,
-                      upload(lab, server, upload_bytes("good.txt", body)))
+        expect_stored(lab, server, updir, good_name, body,
+                      upload(lab, server, upload_bytes(good_name, body)))
 
 
 def test_upload_refuses_a_nul_inside_a_json_string(lab):
@@ -810,19 +817,10 @@ def test_upload_refuses_a_nul_inside_a_json_string(lab):
         ("a header sha256 of 64 right digits, then \\u0000",
          header_for("nul.txt", body, sha256=sha256(body) + "\0") + body),
     ]
-    with server:
-        before = sorted(str(p) for p in lab.workdir.rglob("*"))
-        for what, data in cases:
-            lab.story.step(f"upload with {what}: {show(data, 160)}")
-            expect_refused(upload(lab, server, data), f"an upload with {what}")
-            lab.expect_running(server.proc, f"after an upload with {what}")
-        after = sorted(str(p) for p in lab.workdir.rglob("*"))
-        expect_equal(after, before, "no file should be created anywhere for these uploads",
-                     hint="cJSON decodes \\u0000 into a NUL byte, and a C string ends there: "
-                          "check every character of the value, not only those before a NUL")
-        lab.story.step("a good upload afterwards")
-        expect_stored(lab, server, updir, "safe.txt", body,
-                      upload(lab, server, upload_bytes("safe.txt", body)))
+    expect_all_refused(lab, server, updir, [(f"an upload with {what}", data, None)
+                                            for what, data in cases], "safe.txt", body,
+                       hint="cJSON decodes \\u0000 into a NUL byte, and a C string ends there: "
+                            "check every character of the value, not only those before a NUL")
 
 
 def test_upload_refused_client_can_finish_and_read_the_whole_answer(lab):
