@@ -96,6 +96,19 @@ if(reference STREQUAL "solutions")
   endforeach()
 endif()
 
+# Every C file of the course keeps the layout .clang-format describes (`clang-format -i FILE`
+# puts one right), so that a diff shows what changed, never how it was laid out.
+find_program(CLANG_FORMAT clang-format)
+if(CLANG_FORMAT)
+  file(GLOB_RECURSE c_files RELATIVE ${CMAKE_SOURCE_DIR} CONFIGURE_DEPENDS
+       ${CMAKE_SOURCE_DIR}/common/*.[ch] ${CMAKE_SOURCE_DIR}/labs/*.[ch]
+       ${CMAKE_SOURCE_DIR}/solutions/*.[ch] ${CMAKE_SOURCE_DIR}/harness/*.[ch]
+       ${CMAKE_SOURCE_DIR}/tests/*.[ch] ${CMAKE_SOURCE_DIR}/bench/*.[ch])
+  add_test(NAME format COMMAND ${CLANG_FORMAT} --dry-run -Werror ${c_files}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(format PROPERTIES LABELS selftest TIMEOUT 60)
+endif()
+
 add_test(NAME harness COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_harness.py
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(harness PROPERTIES LABELS selftest TIMEOUT 300)

@@ -15,7 +15,6 @@ const char *addr_to_text(const struct sockaddr *addr, socklen_t len, char text[A
         return text;
     }
     /* An IPv6 address has colons of its own: brackets keep the port apart, as in URLs. */
-    snprintf(text, ADDR_TEXT_LEN, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
-             port);
+    snprintf(text, ADDR_TEXT_LEN, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
     return text;
 }

@@ -165,8 +165,7 @@ static void build_tables(const struct cli *cli, char *shorts, struct option *lon
     for (const struct cli_option *o = cli->options; o != NULL && o->key != 0; o++, n++) {
         char one[3] = {(char)o->key, o->arg ? ':' : '\0', '\0'};
         strcat(shorts, one);
-        longs[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
-                                   o->key};
+        longs[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, o->key};
     }
     longs[n] = (struct option){0};
 }
@@ -216,7 +215,8 @@ void cli_parse(struct cli *cli, int argc, char **argv)
     cli->operand = argv + optind;
     cli->operand_count = argc - optind;
     if (cli->operand_count < cli->min_operands || cli->operand_count > cli->max_operands)
-        usage_error(cli, cli->operand_count < cli->min_operands ? "missing operand"
-                                                                : "unexpected operand '%s'",
+        usage_error(cli,
+                    cli->operand_count < cli->min_operands ? "missing operand"
+                                                           : "unexpected operand '%s'",
                     argv[argc - 1]);
 }

@@ -7,10 +7,10 @@
 #ifndef SOCKLAB_H
 #define SOCKLAB_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdnoreturn.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* ------------------------------------------------------------------ command line (cli.c) */
@@ -25,13 +25,13 @@ struct cli_option {
 
 struct cli {
     /* Filled in by the program before cli_parse(). */
-    const char *summary;        /* one line: what the program does */
-    const char *host_help;      /* usage text of -H */
+    const char *summary;   /* one line: what the program does */
+    const char *host_help; /* usage text of -H */
     const char *default_host;
-    const char *port_help;      /* usage text of -p */
-    const char *default_port;   /* NULL: -p is required */
-    bool port_may_be_zero;      /* servers: -p 0 lets the OS pick a free port */
-    const char *operands;       /* usage text of the operands, e.g. "FILE"; NULL: none */
+    const char *port_help;    /* usage text of -p */
+    const char *default_port; /* NULL: -p is required */
+    bool port_may_be_zero;    /* servers: -p 0 lets the OS pick a free port */
+    const char *operands;     /* usage text of the operands, e.g. "FILE"; NULL: none */
     int min_operands, max_operands;
     const struct cli_option *options; /* extra options, ended by an entry whose key is 0 */
     /* Called for each extra option; returns false if the value is bad (usage, exit 2). */

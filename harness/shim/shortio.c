@@ -31,8 +31,8 @@
 enum { SEND, RECV };
 enum { IOV_COPY = 64 }; /* iovecs we copy at most; a shorter transfer is still a valid one */
 
-static size_t most[2];  /* the cap of each side; 0: not capped */
-static bool varies;     /* a seed was given: each call draws its cap in 1..most */
+static size_t most[2]; /* the cap of each side; 0: not capped */
+static bool varies;    /* a seed was given: each call draws its cap in 1..most */
 static uint64_t seed;
 
 /* Reads SOCKLAB_SHORT_IO once, before main(). What cannot be parsed is not capped. */

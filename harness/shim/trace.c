@@ -53,8 +53,8 @@ static int trace_file(void)
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%d.trace", dir, pid) >= (int)sizeof path)
         return -1;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                          0600);
+    int fd =
+        (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     atomic_store(&trace_fd, fd);
     atomic_store(&written, 0);
     atomic_store(&trace_pid, pid);
@@ -62,8 +62,7 @@ static int trace_file(void)
 }
 
 /* Writes one line with a raw system call: never through write(), which we trace. */
-static void emit(const char *call, int fd, long asked, long returned, int error,
-                 const char *detail)
+static void emit(const char *call, int fd, long asked, long returned, int error, const char *detail)
 {
     int saved = errno;
     int out = trace_file();
@@ -108,7 +107,10 @@ static void preview(char *out, size_t size, const void *data, long len)
         unsigned char c = p[i];
         if (c == '\n' || c == '\r' || c == '\t' || c == '\0')
             used += (size_t)snprintf(out + used, size - used, "\\%c",
-                                     c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '0');
+                                     c == '\n'   ? 'n'
+                                     : c == '\r' ? 'r'
+                                     : c == '\t' ? 't'
+                                                 : '0');
         else if (c == '"' || c == '\\')
             used += (size_t)snprintf(out + used, size - used, "\\%c", c);
         else if (c > ' ' && c < 127)
@@ -162,8 +164,10 @@ int socket(int domain, int type, int protocol)
     int error = ERR(fd);
     mark(fd, 1);
     char detail[64];
-    snprintf(detail, sizeof detail, "%s", (type & 0xf) == SOCK_STREAM ? "stream" :
-             (type & 0xf) == SOCK_DGRAM ? "datagram" : "other");
+    snprintf(detail, sizeof detail, "%s",
+             (type & 0xf) == SOCK_STREAM  ? "stream"
+             : (type & 0xf) == SOCK_DGRAM ? "datagram"
+                                          : "other");
     errno = error;
     emit("socket", fd, -1, fd, error, detail);
     return fd;
@@ -221,7 +225,9 @@ int shutdown(int fd, int how)
 {
     int ret = REAL(shutdown)(fd, how);
     emit("shutdown", fd, -1, ret, ERR(ret),
-         how == SHUT_WR ? "write" : how == SHUT_RD ? "read" : "both");
+         how == SHUT_WR   ? "write"
+         : how == SHUT_RD ? "read"
+                          : "both");
     return ret;
 }
 
@@ -264,8 +270,7 @@ static ssize_t moved(const char *call, int fd, size_t asked, ssize_t ret, const 
     return ret;
 }
 
-static ssize_t moved_iov(const char *call, int fd, const struct iovec *iov, int count,
-                         ssize_t ret)
+static ssize_t moved_iov(const char *call, int fd, const struct iovec *iov, int count, ssize_t ret)
 {
     int error = ERR(ret);
     long asked = 0;

@@ -39,11 +39,11 @@ struct options {
 
 /* Where the bytes go once they have been received. */
 struct sink {
-    FILE *report;    /* the lines about what happened: stdout, or stderr with -o - */
-    FILE *out;       /* the payload (HTTP: the body); NULL: only the report lines show it */
+    FILE *report; /* the lines about what happened: stdout, or stderr with -o - */
+    FILE *out;    /* the payload (HTTP: the body); NULL: only the report lines show it */
     const char *out_name;
     size_t payload_len;
-    bool http;       /* split an HTTP header off first */
+    bool http; /* split an HTTP header off first */
     bool header_done;
     bool header_too_long; /* full, and no empty line yet: main() reports it */
     size_t header_len;
@@ -132,8 +132,7 @@ static void report_chunk(FILE *report, size_t number, const char *chunk, size_t 
  * server has closed), then returns what is there, at most size bytes: maybe less than the
  * server sent, maybe more than one of its send()s. Returns the number of bytes (0: the
  * server closed the connection, nothing more will ever come), or -1 with errno set. */
-static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *report,
-                          bool quiet)
+static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *report, bool quiet)
 {
     /* TODO step 3: call recv() once and report what it returned.
      *  a. recv(fd, buf, size, 0). If it fails with EINTR (a signal interrupted the wait),
@@ -217,8 +216,7 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
 
 /* Step 6: an HTTP/1.0 GET request. HTTP/1.0 and "Connection: close" ask the server to close
  * the connection after the response: the same end-of-payload signal as our own server's. */
-static void send_request(int fd, const char *host, const char *port, const char *path,
-                         FILE *report)
+static void send_request(int fd, const char *host, const char *port, const char *path, FILE *report)
 {
     /* TODO step 6: send an HTTP/1.0 GET request for path.
      *  a. snprintf() into a char request[PATH_MAX_LEN + 256]:

@@ -80,8 +80,7 @@ static bool echo_line(int fd, const char *line, size_t len, char *reply)
         return false;
     }
     if ((size_t)got < len) {
-        warn("the server closed the connection after %zd of the %zu bytes of the reply", got,
-             len);
+        warn("the server closed the connection after %zd of the %zu bytes of the reply", got, len);
         return false;
     }
     fwrite(reply, 1, len, stdout);

@@ -35,10 +35,10 @@
 enum {
     /* No UDP datagram is longer than 65535 bytes: whatever arrives fits whole. */
     MAX_DATAGRAM = 65535,
-    MESSAGE_MAX = 1024,       /* the longest message we send (-m) */
+    MESSAGE_MAX = 1024, /* the longest message we send (-m) */
     REQUEST_MAX = MESSAGE_MAX + sizeof "4294967295 ",
-    ID_MAX_DIGITS = 10,       /* 4294967295 */
-    MAX_WAIT_SECONDS = 60,    /* the largest -w and -l we accept */
+    ID_MAX_DIGITS = 10,    /* 4294967295 */
+    MAX_WAIT_SECONDS = 60, /* the largest -w and -l we accept */
 };
 
 struct options {
@@ -58,8 +58,7 @@ struct server {
 
 /* Step 4: a UDP socket for talking to host:port; the server's address goes in *server.
  * With connected, the socket is also connect()ed to it. Exits with a message on failure. */
-static int open_socket(const char *host, const char *port, bool connected,
-                       struct server *server)
+static int open_socket(const char *host, const char *port, bool connected, struct server *server)
 {
     /* TODO step 4: return a UDP socket for talking to host:port; fill in *server.
      *  a. getaddrinfo(host, port, ...) with hints AF_UNSPEC and SOCK_DGRAM.
@@ -75,8 +74,7 @@ static int open_socket(const char *host, const char *port, bool connected,
 /* Step 5: sends one request. A connected socket already knows where to: send(); an
  * unconnected one is told each time: sendto(). A datagram goes whole or not at all, so
  * there is no loop as for TCP. False (and a message) if it failed. */
-static bool send_request(int fd, const struct server *server, const char *request,
-                         size_t len)
+static bool send_request(int fd, const struct server *server, const char *request, size_t len)
 {
     /* TODO step 5: send the request as one datagram.
      *  Connected socket (server->connected): send(). Otherwise sendto() the server's address.
@@ -179,7 +177,7 @@ enum outcome { GOT_REPLY, TIMED_OUT, FAILED };
  * moment, not for a fixed time after the last datagram, or a stranger sending us rubbish
  * twice a second would keep us waiting forever. FAILED comes with a message. */
 static enum outcome await_reply(int fd, const struct server *server, uint32_t id, int wait_ms,
-                        struct reply *reply)
+                                struct reply *reply)
 {
     /* TODO step 7: wait for the reply to request id, wait_ms milliseconds in all.
      *  a. Work out when the wait ends, once, before the loop: moment_after(wait_ms).

@@ -103,8 +103,8 @@ static size_t parse_id(const char *data, size_t len, uint32_t *id)
 
 /* Step 3: one request: log it, and answer it unless it is "lost". The answer is the
  * request itself in uppercase - the ID's digits and the space stay as they are. */
-static void answer(int fd, char *data, size_t len, const struct sockaddr *peer,
-                   socklen_t peer_len, struct loss *loss)
+static void answer(int fd, char *data, size_t len, const struct sockaddr *peer, socklen_t peer_len,
+                   struct loss *loss)
 {
     /* TODO step 3: handle one request of len bytes from peer.
      *  a. addr_to_text() the peer, for the log lines below.

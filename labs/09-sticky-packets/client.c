@@ -236,8 +236,8 @@ static bool read_status(int fd, const struct upload *up, char why[WHY_LEN])
     const cJSON *word = cJSON_GetObjectItemCaseSensitive(status, "status");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(status, "error");
     bool ok = cJSON_IsString(word) && strcmp(word->valuestring, "ok") == 0;
-    snprintf(why, WHY_LEN, "%s", cJSON_IsString(error) ? error->valuestring
-                                                       : "the server's answer is not a status");
+    snprintf(why, WHY_LEN, "%s",
+             cJSON_IsString(error) ? error->valuestring : "the server's answer is not a status");
     cJSON_Delete(status);
     return ok;
 }
@@ -256,7 +256,8 @@ static bool upload_file(int fd, struct upload *up, char why[WHY_LEN])
 
 static noreturn void bad_usage(const char *problem, const char *what)
 {
-    fprintf(stderr, "%s: %s '%s'\n"
+    fprintf(stderr,
+            "%s: %s '%s'\n"
             "usage: %s [-H HOST] [-p PORT] [-g SECONDS] [-n NAME] [-N] naive WORD... | "
             "echo MESSAGE... | upload FILE (--help for more)\n",
             program_name(), problem, what, program_name());

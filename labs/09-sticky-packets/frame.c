@@ -71,14 +71,13 @@ uint32_t frame_prefix_decode(const unsigned char prefix[FRAME_PREFIX_LEN])
     /* TODO step 3: the opposite of frame_prefix_encode(): prefix[0] is the most significant
      *  byte. Cast each byte to uint32_t before shifting it (an unsigned char shifted by 24
      *  is an int, and 0xff << 24 does not fit in one). (ntohl() does the same.) */
-    todo(3, "frame_prefix_decode(%02x %02x %02x %02x)", prefix[0], prefix[1], prefix[2],
-         prefix[3]);
+    todo(3, "frame_prefix_decode(%02x %02x %02x %02x)", prefix[0], prefix[1], prefix[2], prefix[3]);
 }
 
-/* Step 5: the prefix and the payload go out in one buffer, with one send_all(). Two sends - 4 bytes,
- * then the payload - would be just as correct, but Nagle's algorithm may hold the second
- * one back until the peer acknowledges the first, which a peer waiting for the rest of the
- * frame may delay by up to 40 ms. */
+/* Step 5: the prefix and the payload go out in one buffer, with one send_all(). Two sends - 4
+ * bytes, then the payload - would be just as correct, but Nagle's algorithm may hold the second one
+ * back until the peer acknowledges the first, which a peer waiting for the rest of the frame may
+ * delay by up to 40 ms. */
 int send_frame(int fd, const void *payload, uint32_t len)
 {
     /* TODO step 5: send the 4-byte prefix and then the payload.
@@ -195,7 +194,7 @@ static void make_nuls_visible(char *json, size_t len)
         } else if (json[i] == '\\' && i + 1 < len) {
             if (json[i + 1] == 'u' && i + 5 < len && memcmp(json + i + 2, "0000", 4) == 0)
                 json[i + 5] = '1'; /* \u0000 becomes \u0001 */
-            i++; /* the escaped character never starts another escape */
+            i++;                   /* the escaped character never starts another escape */
         }
     }
 }

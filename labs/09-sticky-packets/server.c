@@ -30,10 +30,10 @@
 #include <unistd.h>
 
 enum {
-    BACKLOG = 16,          /* connections the kernel may hold for us before we accept them */
-    NAIVE_BUF_LEN = 1024,  /* what the naive receiver reads at once, like the tutorials */
-    CHUNK_LEN = 256 * 1024, /* how much of an upload we receive, hash and write at a time */
-    WHY_LEN = 256,         /* room for the reason an upload is refused */
+    BACKLOG = 16,             /* connections the kernel may hold for us before we accept them */
+    NAIVE_BUF_LEN = 1024,     /* what the naive receiver reads at once, like the tutorials */
+    CHUNK_LEN = 256 * 1024,   /* how much of an upload we receive, hash and write at a time */
+    WHY_LEN = 256,            /* room for the reason an upload is refused */
     DRAIN_PATIENCE_MS = 5000, /* after a refusal: how long we wait for the client to close */
     DRAIN_LIMIT = 16 << 20,   /* after a refusal: how much of the unwanted file we read */
 };
@@ -307,8 +307,8 @@ static enum body_result receive_body(int conn, const char *peer, int file, uint6
             report_receive_error(peer);
             result = BODY_ABANDONED;
         } else if (got == 0) { /* the client closed before the end of the file */
-            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
-                     done, size);
+            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes", done,
+                     size);
             result = BODY_REFUSED;
         } else if (hash != NULL && EVP_DigestUpdate(hash, chunk, (size_t)got) != 1) {
             snprintf(why, WHY_LEN, "the server cannot compute checksums");
@@ -448,7 +448,8 @@ static enum mode parse_mode(const char *name)
         return MODE_ECHO;
     if (strcmp(name, "upload") == 0)
         return MODE_UPLOAD;
-    fprintf(stderr, "%s: unknown mode '%s': expected naive, echo or upload\n"
+    fprintf(stderr,
+            "%s: unknown mode '%s': expected naive, echo or upload\n"
             "usage: %s [-H HOST] [-p PORT] [-d DIR] [-N] naive|echo|upload (--help for more)\n",
             program_name(), name, program_name());
     exit(2);

@@ -39,11 +39,11 @@ struct options {
 
 /* Where the bytes go once they have been received. */
 struct sink {
-    FILE *report;    /* the lines about what happened: stdout, or stderr with -o - */
-    FILE *out;       /* the payload (HTTP: the body); NULL: only the report lines show it */
+    FILE *report; /* the lines about what happened: stdout, or stderr with -o - */
+    FILE *out;    /* the payload (HTTP: the body); NULL: only the report lines show it */
     const char *out_name;
     size_t payload_len;
-    bool http;       /* split an HTTP header off first */
+    bool http; /* split an HTTP header off first */
     bool header_done;
     bool header_too_long; /* full, and no empty line yet: main() reports it */
     size_t header_len;
@@ -132,8 +132,7 @@ static void report_chunk(FILE *report, size_t number, const char *chunk, size_t 
  * server has closed), then returns what is there, at most size bytes: maybe less than the
  * server sent, maybe more than one of its send()s. Returns the number of bytes (0: the
  * server closed the connection, nothing more will ever come), or -1 with errno set. */
-static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *report,
-                          bool quiet)
+static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *report, bool quiet)
 {
     ssize_t got;
     do
@@ -208,8 +207,8 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
         die_errno("cannot allocate a %zu-byte buffer", opts->buffer_size);
     struct totals totals = {0, 0, 0};
     for (;;) {
-        ssize_t got = read_chunk(fd, buf, opts->buffer_size, totals.reads + 1, sink->report,
-                                 opts->quiet);
+        ssize_t got =
+            read_chunk(fd, buf, opts->buffer_size, totals.reads + 1, sink->report, opts->quiet);
         if (got == -1)
             totals.error = errno; /* reported by main(), once everything is closed */
         if (got <= 0)
@@ -226,8 +225,7 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
 
 /* Step 6: an HTTP/1.0 GET request. HTTP/1.0 and "Connection: close" ask the server to close
  * the connection after the response: the same end-of-payload signal as our own server's. */
-static void send_request(int fd, const char *host, const char *port, const char *path,
-                         FILE *report)
+static void send_request(int fd, const char *host, const char *port, const char *path, FILE *report)
 {
     char request[PATH_MAX_LEN + 256];
     bool ipv6 = strchr(host, ':') != NULL; /* "[::1]:8000" in a Host header */

@@ -183,8 +183,7 @@ static void limit_send_wait(int conn)
 /* Step 2: send the whole payload to one client, a chunk at a time, counting the bytes in
  * *sent. Returns true if every byte was handed to the kernel; otherwise says why (unless the
  * server is stopping) and returns false. */
-static bool send_payload(int conn, const struct payload *payload, const char *peer,
-                         size_t *sent)
+static bool send_payload(int conn, const struct payload *payload, const char *peer, size_t *sent)
 {
     char chunk[CHUNK_SIZE];
     *sent = 0;

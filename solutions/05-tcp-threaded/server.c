@@ -46,10 +46,10 @@ struct client {
     int fd;
     char peer[ADDR_TEXT_LEN];
     struct server *server;
-    struct client *prev, *next;   /* in server->open */
-    char pending[LINE_MAX_LEN];   /* bytes received but not used yet: the next line(s) */
+    struct client *prev, *next; /* in server->open */
+    char pending[LINE_MAX_LEN]; /* bytes received but not used yet: the next line(s) */
     size_t pending_len;
-    bool skipping;                /* the line coming in is too long: dropping it to its end */
+    bool skipping; /* the line coming in is too long: dropping it to its end */
 };
 
 /* pthread functions return an error number instead of setting errno. These cannot fail in a

@@ -35,10 +35,10 @@
 enum {
     /* No UDP datagram is longer than 65535 bytes: whatever arrives fits whole. */
     MAX_DATAGRAM = 65535,
-    MESSAGE_MAX = 1024,       /* the longest message we send (-m) */
+    MESSAGE_MAX = 1024, /* the longest message we send (-m) */
     REQUEST_MAX = MESSAGE_MAX + sizeof "4294967295 ",
-    ID_MAX_DIGITS = 10,       /* 4294967295 */
-    MAX_WAIT_SECONDS = 60,    /* the largest -w and -l we accept */
+    ID_MAX_DIGITS = 10,    /* 4294967295 */
+    MAX_WAIT_SECONDS = 60, /* the largest -w and -l we accept */
 };
 
 struct options {
@@ -58,8 +58,7 @@ struct server {
 
 /* Step 4: a UDP socket for talking to host:port; the server's address goes in *server.
  * With connected, the socket is also connect()ed to it. Exits with a message on failure. */
-static int open_socket(const char *host, const char *port, bool connected,
-                       struct server *server)
+static int open_socket(const char *host, const char *port, bool connected, struct server *server)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
     struct addrinfo *addrs;
@@ -97,13 +96,12 @@ static int open_socket(const char *host, const char *port, bool connected,
 /* Step 5: sends one request. A connected socket already knows where to: send(); an
  * unconnected one is told each time: sendto(). A datagram goes whole or not at all, so
  * there is no loop as for TCP. False (and a message) if it failed. */
-static bool send_request(int fd, const struct server *server, const char *request,
-                         size_t len)
+static bool send_request(int fd, const struct server *server, const char *request, size_t len)
 {
-    ssize_t sent = server->connected
-                       ? send(fd, request, len, 0)
-                       : sendto(fd, request, len, 0, (const struct sockaddr *)&server->addr,
-                                server->addr_len);
+    ssize_t sent =
+        server->connected
+            ? send(fd, request, len, 0)
+            : sendto(fd, request, len, 0, (const struct sockaddr *)&server->addr, server->addr_len);
     /* On a connected socket, a "port unreachable" the kernel received for an earlier
      * request can surface here, as ECONNREFUSED. */
     if (sent == -1) {
@@ -219,7 +217,7 @@ enum outcome { GOT_REPLY, TIMED_OUT, FAILED };
  * moment, not for a fixed time after the last datagram, or a stranger sending us rubbish
  * twice a second would keep us waiting forever. FAILED comes with a message. */
 static enum outcome await_reply(int fd, const struct server *server, uint32_t id, int wait_ms,
-                        struct reply *reply)
+                                struct reply *reply)
 {
     struct timespec end = moment_after(wait_ms);
     for (;;) {
@@ -235,8 +233,8 @@ static enum outcome await_reply(int fd, const struct server *server, uint32_t id
         }
         struct sockaddr_storage from;
         socklen_t from_len = sizeof from;
-        ssize_t got = recvfrom(fd, reply->data, sizeof reply->data, 0,
-                               (struct sockaddr *)&from, &from_len);
+        ssize_t got =
+            recvfrom(fd, reply->data, sizeof reply->data, 0, (struct sockaddr *)&from, &from_len);
         if (got == -1 && errno == EINTR)
             continue;
         /* A connected socket learns of an ICMP "port unreachable" and reports it here,
@@ -264,8 +262,8 @@ static bool ask(int fd, const struct server *server, const char *message, int fi
         int len = snprintf(request, sizeof request, "%" PRIu32 " %s", attempt, message);
         if (!send_request(fd, server, request, (size_t)len))
             return false;
-        printf("attempt %" PRIu32 ": sent request %" PRIu32 " to %s, waiting %.3f s\n",
-               attempt, attempt, server->text, wait_ms / 1000.0);
+        printf("attempt %" PRIu32 ": sent request %" PRIu32 " to %s, waiting %.3f s\n", attempt,
+               attempt, server->text, wait_ms / 1000.0);
         enum outcome outcome = await_reply(fd, server, attempt, wait_ms, reply);
         if (outcome != TIMED_OUT)
             return outcome == GOT_REPLY;
@@ -274,8 +272,8 @@ static bool ask(int fd, const struct server *server, const char *message, int fi
          * server that has not replied by now is down, and saying so is better than
          * waiting forever. */
         if (wait_ms > limit_ms / 2) {
-            warn("no reply from %s after %" PRIu32 " attempt%s; giving up", server->text,
-                 attempt, attempt == 1 ? "" : "s");
+            warn("no reply from %s after %" PRIu32 " attempt%s; giving up", server->text, attempt,
+                 attempt == 1 ? "" : "s");
             return false;
         }
         wait_ms *= 2;

@@ -121,8 +121,8 @@ static size_t parse_id(const char *data, size_t len, uint32_t *id)
 
 /* Step 3: one request: log it, and answer it unless it is "lost". The answer is the
  * request itself in uppercase - the ID's digits and the space stay as they are. */
-static void answer(int fd, char *data, size_t len, const struct sockaddr *peer,
-                   socklen_t peer_len, struct loss *loss)
+static void answer(int fd, char *data, size_t len, const struct sockaddr *peer, socklen_t peer_len,
+                   struct loss *loss)
 {
     char peer_text[ADDR_TEXT_LEN];
     addr_to_text(peer, peer_len, peer_text);

@@ -139,10 +139,10 @@ static ssize_t format_time(const char *format, char *result, size_t cap)
      * call overwrites, which goes wrong as soon as two pieces of code (or threads) use it. */
     if (now == (time_t)-1 || localtime_r(&now, &local) == NULL)
         return -1;
-    /* -Wformat-nonliteral warns, rightly, about a format that is not written in the source.
-     * This one comes from the network on purpose, and check_format() has vetted it. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    /* -Wformat-nonliteral warns, rightly, about a format that is not written in the source.
+     * This one comes from the network on purpose, and check_format() has vetted it. */
     size_t len = strftime(result, cap, padded, &local);
 #pragma GCC diagnostic pop
     if (len == 0)

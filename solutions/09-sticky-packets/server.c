@@ -30,10 +30,10 @@
 #include <unistd.h>
 
 enum {
-    BACKLOG = 16,          /* connections the kernel may hold for us before we accept them */
-    NAIVE_BUF_LEN = 1024,  /* what the naive receiver reads at once, like the tutorials */
-    CHUNK_LEN = 256 * 1024, /* how much of an upload we receive, hash and write at a time */
-    WHY_LEN = 256,         /* room for the reason an upload is refused */
+    BACKLOG = 16,             /* connections the kernel may hold for us before we accept them */
+    NAIVE_BUF_LEN = 1024,     /* what the naive receiver reads at once, like the tutorials */
+    CHUNK_LEN = 256 * 1024,   /* how much of an upload we receive, hash and write at a time */
+    WHY_LEN = 256,            /* room for the reason an upload is refused */
     DRAIN_PATIENCE_MS = 5000, /* after a refusal: how long we wait for the client to close */
     DRAIN_LIMIT = 16 << 20,   /* after a refusal: how much of the unwanted file we read */
 };
@@ -159,8 +159,8 @@ static void echo_frames(int conn, const char *peer)
             return;
         case FRAME_TOO_BIG:
             /* The bytes that follow cannot be trusted to be a frame either: hang up. */
-            warn("refused a frame of %" PRIu32 " bytes from %s: the limit is %d bytes", len,
-                 peer, MAX_FRAME_LEN);
+            warn("refused a frame of %" PRIu32 " bytes from %s: the limit is %d bytes", len, peer,
+                 MAX_FRAME_LEN);
             return;
         case FRAME_ERROR:
             report_receive_error(peer);
@@ -336,8 +336,8 @@ static enum body_result receive_body(int conn, const char *peer, int file, uint6
             report_receive_error(peer);
             result = BODY_ABANDONED;
         } else if (got == 0) { /* the client closed before the end of the file */
-            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes",
-                     done, size);
+            snprintf(why, WHY_LEN, "the file ended after %" PRIu64 " of %" PRIu64 " bytes", done,
+                     size);
             result = BODY_REFUSED;
         } else if (hash != NULL && EVP_DigestUpdate(hash, chunk, (size_t)got) != 1) {
             snprintf(why, WHY_LEN, "the server cannot compute checksums");
@@ -372,8 +372,8 @@ static enum body_result receive_trailer(int conn, const char *peer,
         snprintf(why, WHY_LEN, "the upload ended before its trailer");
         return BODY_REFUSED;
     case FRAME_TOO_BIG:
-        snprintf(why, WHY_LEN, "a trailer of %" PRIu32 " bytes is over the limit of %d bytes",
-                 len, MAX_HEADER_LEN);
+        snprintf(why, WHY_LEN, "a trailer of %" PRIu32 " bytes is over the limit of %d bytes", len,
+                 MAX_HEADER_LEN);
         return BODY_REFUSED;
     case FRAME_ERROR:
         if (errno != ETIMEDOUT) {
@@ -423,8 +423,8 @@ static void store_upload(int conn, const char *peer, const struct options *opts,
     if (result == BODY_OK && opts->verify && memcmp(digest, expected, SHA256_LEN) != 0) {
         char hex[2 * SHA256_LEN + 1];
         hex_encode(digest, SHA256_LEN, hex);
-        snprintf(why, sizeof why, "the checksum does not match: the file that arrived has "
-                 "sha256 %s", hex);
+        snprintf(why, sizeof why,
+                 "the checksum does not match: the file that arrived has sha256 %s", hex);
         result = BODY_REFUSED;
     }
     if (result == BODY_OK && rename(temp, final) == -1) {
@@ -527,7 +527,8 @@ static enum mode parse_mode(const char *name)
         return MODE_ECHO;
     if (strcmp(name, "upload") == 0)
         return MODE_UPLOAD;
-    fprintf(stderr, "%s: unknown mode '%s': expected naive, echo or upload\n"
+    fprintf(stderr,
+            "%s: unknown mode '%s': expected naive, echo or upload\n"
             "usage: %s [-H HOST] [-p PORT] [-d DIR] [-N] naive|echo|upload (--help for more)\n",
             program_name(), name, program_name());
     exit(2);

@@ -2,9 +2,9 @@
  *
  * These programs attack the grader on purpose (tests/selftest/test_sandbox.py grades them).
  * So that a sandbox bug cannot harm the machine, an attack acts only when it finds itself
- * caged: an unprivileged uid, early in a pid namespace of its own whose init is bwrap. Outside one, it prints
- * "hostile: not caged" and does nothing, and the self-test fails on that line. Every attack
- * also arms an alarm and caps its loops and sizes. @NAME@-style words are filled in by the
+ * caged: an unprivileged uid, early in a pid namespace of its own whose init is bwrap. Outside one,
+ * it prints "hostile: not caged" and does nothing, and the self-test fails on that line. Every
+ * attack also arms an alarm and caps its loops and sizes. @NAME@-style words are filled in by the
  * test (paths of this machine, the marker it looks for). */
 #include <errno.h>
 #include <fcntl.h>

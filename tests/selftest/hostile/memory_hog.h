@@ -1,7 +1,10 @@
-/* Three children that each touch HOG_MIB MiB at once: within a per-process limit each, together more
- * than the submission may have. Must be contained: memory is capped for the submission in
- * total (the self-test grades it with a small cap, so that the hog is quick). */
+/* Three children that each touch HOG_MIB MiB at once: within a per-process limit each, together
+ * more than the submission may have. Must be contained: memory is capped for the submission in
+ * total (the self-test grades it with a small cap, so that the hog is quick, and fills in
+ * @HOG_MIB@: not C until then, so clang-format is kept off it). */
+/* clang-format off */
 #define HOG_MIB @HOG_MIB@
+/* clang-format on */
 
 static void attack(void)
 {

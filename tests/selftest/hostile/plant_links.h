@@ -5,8 +5,8 @@ static void attack(void)
 {
     if (!caged())
         return;
-    static const char *const names[] = {"results.json", "summary.json", "feedback.txt",
-                                        "junit.xml", "../results.json", "/tmp/results.json"};
+    static const char *const names[] = {"results.json", "summary.json",    "feedback.txt",
+                                        "junit.xml",    "../results.json", "/tmp/results.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         symlink("@PWNED@", names[i]);
 }
