@@ -83,16 +83,23 @@ const char *addr_to_text(const struct sockaddr *addr, socklen_t len, char text[A
 /* ------------------------------------------------------------- stopping a server (stop.c) */
 
 /* Call once, first thing in a server: from now on SIGTERM and SIGINT do not kill the
- * process; they make wait_readable() return 0, so the server can close its sockets, free its
- * memory and exit 0 (which is also what valgrind needs to judge it). */
+ * process; they make wait_readable() return WAIT_STOPPED, so the server can close its
+ * sockets, free its memory and exit 0 (which is also what valgrind needs to judge it). */
 void stop_on_signals(void);
 
 /* True once SIGTERM or SIGINT has arrived. */
 bool stop_requested(void);
 
-/* Waits until fd has something to read (a connection to accept, data, end of stream) or
- * timeout_ms milliseconds have passed (-1: no limit). Returns 1 when fd is readable, 0 when a
- * stop was requested, -2 on timeout, -1 on error (errno says which). */
-int wait_readable(int fd, int timeout_ms);
+/* What wait_readable() saw: compare with these names, never with numbers. */
+enum wait_result {
+    WAIT_READABLE = 1, /* fd has something to read: a connection, data, the end of the stream */
+    WAIT_STOPPED = 0,  /* SIGTERM or SIGINT arrived: close up and exit 0 */
+    WAIT_TIMEOUT = -2, /* timeout_ms passed first */
+    WAIT_ERROR = -1,   /* poll failed; errno says why */
+};
+
+/* Waits until fd has something to read or timeout_ms milliseconds have passed (-1: no limit),
+ * whichever comes first; a stop request ends the wait at once. */
+enum wait_result wait_readable(int fd, int timeout_ms);
 
 #endif

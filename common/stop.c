@@ -57,21 +57,21 @@ bool stop_requested(void)
     return stop_flag != 0;
 }
 
-int wait_readable(int fd, int timeout_ms)
+enum wait_result wait_readable(int fd, int timeout_ms)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     struct timespec limit = {.tv_sec = timeout_ms / 1000, .tv_nsec = timeout_ms % 1000 * 1000000L};
     for (;;) {
         if (stop_flag)
-            return 0;
+            return WAIT_STOPPED;
         int n = ppoll(&pfd, 1, timeout_ms < 0 ? NULL : &limit, &mask_while_waiting);
         if (n > 0 && stop_pending())
-            return 0;
+            return WAIT_STOPPED;
         if (n > 0)
-            return 1; /* readable, or an error/hang-up that the next recv() will report */
+            return WAIT_READABLE; /* or an error/hang-up: the next recv() reports it */
         if (n == 0)
-            return -2;
+            return WAIT_TIMEOUT;
         if (errno != EINTR)
-            return -1;
+            return WAIT_ERROR;
     }
 }
