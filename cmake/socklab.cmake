@@ -23,13 +23,14 @@ foreach(shim shortio trace)
 endforeach()
 
 
+# One line of labs.txt (cmake/labs.cmake reads them): KIND tcp|udp, the PROGRAMS, more
+# SOURCES linked into each, the LIBS (CMake targets), the MODES CTest runs its tests in.
 function(socklab_lab lab)
-  cmake_parse_arguments(PARSE_ARGV 1 L "SHORT_IO" "" "PROGRAMS;SOURCES;LIBS")
+  cmake_parse_arguments(PARSE_ARGV 1 L "" "KIND" "PROGRAMS;SOURCES;LIBS;MODES")
   set_property(GLOBAL APPEND PROPERTY SOCKLAB_LABS ${lab})
-  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_PROGRAMS ${L_PROGRAMS})
-  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_SOURCES ${L_SOURCES})
-  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_LIBS ${L_LIBS})
-  set_property(GLOBAL PROPERTY SOCKLAB_${lab}_SHORT_IO ${L_SHORT_IO})
+  foreach(key KIND PROGRAMS SOURCES LIBS MODES)
+    set_property(GLOBAL PROPERTY SOCKLAB_${lab}_${key} ${L_${key}})
+  endforeach()
 endfunction()
 
 # Builds the programs of one lab from DIR as implementation IMPL. Programs named after

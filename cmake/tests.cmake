@@ -26,23 +26,32 @@ foreach(lab IN LISTS labs)
   if(NOT EXISTS ${module})
     continue()
   endif()
-  file(STRINGS ${module} kind REGEX "^KIND = ")
-  string(REGEX REPLACE "^KIND = \"(.*)\".*" "\\1" kind "${kind}")
+  get_property(kind GLOBAL PROPERTY SOCKLAB_${lab}_KIND)
+  get_property(modes GLOBAL PROPERTY SOCKLAB_${lab}_MODES)
 
-  add_test(NAME lab${number} COMMAND ${pytest} ${module} --impl ${reference}
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  add_test(NAME lab${number}-valgrind COMMAND ${pytest} ${module} --impl ${reference} --valgrind
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(lab${number} PROPERTIES LABELS "lab${number};${kind}" TIMEOUT 300)
-  set_tests_properties(lab${number}-valgrind PROPERTIES
-                       LABELS "lab${number};${kind};valgrind" TIMEOUT 900)
-  get_property(short_io GLOBAL PROPERTY SOCKLAB_${lab}_SHORT_IO)
-  if(short_io)
-    # Every send and recv moves at most 7 bytes: partial sends and short reads, on demand.
-    add_test(NAME lab${number}-shortio COMMAND ${pytest} ${module} --impl ${reference} --short-io 7
+  # The modes of labs.txt: plain, valgrind, short-io (every send and recv moves at most 7
+  # bytes: partial sends and short reads, on demand). Tests lab01, lab01-valgrind, ...
+  set(args_valgrind --valgrind)
+  set(args_shortio --short-io 7)
+  foreach(mode IN LISTS modes)
+    string(REPLACE "-" "" mode ${mode})
+    set(name lab${number}-${mode})
+    set(labels lab${number} ${kind} ${mode})
+    if(mode STREQUAL "plain")
+      set(name lab${number})
+      set(labels lab${number} ${kind})
+    elseif(NOT DEFINED args_${mode})
+      message(FATAL_ERROR "labs.txt: ${lab} has a mode CTest does not know: ${mode}")
+    endif()
+    add_test(NAME ${name} COMMAND ${pytest} ${module} --impl ${reference} ${args_${mode}}
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(lab${number}-shortio PROPERTIES
-                         LABELS "lab${number};${kind};shortio" TIMEOUT 300 COST 10)
+    set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT 300)
+  endforeach()
+  if(TEST lab${number}-valgrind)
+    set_tests_properties(lab${number}-valgrind PROPERTIES TIMEOUT 900)
+  endif()
+  if(TEST lab${number}-shortio)
+    set_tests_properties(lab${number}-shortio PROPERTIES COST 10)
   endif()
 
   if(reference STREQUAL "solutions")
@@ -67,6 +76,11 @@ if(reference STREQUAL "solutions")
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(skeletons PROPERTIES LABELS "selftest;${skeleton_labels}" TIMEOUT 600
                        COST 30)
+  # Every lab of labs.txt has all its files, and nothing of a lab is without its line.
+  add_test(NAME labs-complete
+           COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_labs_complete.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(labs-complete PROPERTIES LABELS selftest TIMEOUT 60)
   # Every promise of a handout has a check and a mutant (docs/lessons/): reads files only.
   add_test(NAME lessons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_lessons.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

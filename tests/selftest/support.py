@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import programs
+from harness import programs, registry
 
 ROOT = programs.ROOT
 
@@ -18,8 +18,8 @@ def lab_module(lab: str) -> Path:
 
 
 def labs_with_tests() -> list[str]:
-    labs = sorted({b.lab for b in programs.read_manifest(programs.default_build_dir())})
-    return [lab for lab in labs if lab_module(lab).exists()]
+    """The labs of labs.txt that have a test module (test_labs_complete fails on one without)."""
+    return [lab for lab in registry.names() if lab_module(lab).exists()]
 
 
 @dataclass
