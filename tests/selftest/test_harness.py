@@ -162,7 +162,7 @@ def test_story_says_how_each_program_ended_in_a_students_words():
 def test_program_output_cannot_drive_the_terminal(tmp_path):
     """Escape sequences a program prints (clear the screen, move the cursor) reach the story,
     the scoreboard and the reports as text: \\x1b, never the byte itself."""
-    from harness import grade
+    from grader import grade
     story = Story()
     story.step("run it")
     with Proc("server", ["printf", "\\033[2J\\033[Hforged\\n"]) as proc:
@@ -178,7 +178,7 @@ def test_program_output_cannot_drive_the_terminal(tmp_path):
 def test_scoreboard_excerpt_keeps_the_programs_last_words():
     """The terminal's excerpt of a failure shows how each program ended and the last lines
     of its stdout and stderr, where the program's own explanation usually is."""
-    from harness import grade
+    from grader import grade
     story = Story()
     story.step("send a frame")
     with Proc("server", ["sh", "-c", "echo listening; echo 'server: refused a frame of 83886080 "

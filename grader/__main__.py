@@ -1,4 +1,5 @@
-"""The grader's command line (./socklab grade|batch|package call it).
+"""The grader's command line (./socklab grade|batch|package|check|watch call it; `python3 -m
+harness ...` is the same command, kept for instructors' scripts and the Gradescope zip).
 
   python3 -m harness grade [--impl labs|solutions|PATH] [LAB ...]   build, test, scoreboard
   python3 -m harness gradescope SUBMISSION RESULTS_JSON             Gradescope's run_autograder
@@ -16,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import batch, grade, limits, loop, package, programs, reports, room, sandbox
+from harness import limits, programs, sandbox
+
+from . import batch, grade, loop, package, reports, room
 
 
 def add_grading_options(p: argparse.ArgumentParser) -> None:
@@ -61,7 +64,7 @@ def grade_command(args) -> int:
 
 
 def grade_submission(args, tree: Path) -> int:
-    """An untrusted tree: graded in the sandbox (harness/room.py)."""
+    """An untrusted tree: graded in the sandbox (grader/room.py)."""
     if not tree.is_dir():
         print(f"socklab: --impl {tree}: no such folder", file=sys.stderr)
         return 2

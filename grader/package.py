@@ -13,7 +13,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from .programs import ROOT
+from harness.programs import ROOT
 
 # Never handed out: the references, the mistakes made from them, and what builds produce.
 EXCLUDED_TOP = {"solutions", ".git", ".ci"}
