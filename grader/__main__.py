@@ -155,6 +155,12 @@ def main(argv: list[str]) -> int:
         if rest[:1] == ["--build-dir"] and len(rest) > 1:
             build_dir, rest = Path(rest[1]), rest[2:]
         return loop.main(argv[0], rest, build_dir.resolve())
+    args = make_parser().parse_args(argv)
+    return args.run(args)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Every command but check and watch (loop.py parses theirs), with its options."""
     parser = argparse.ArgumentParser(prog="socklab", description="socklab's grader")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -197,9 +203,7 @@ def main(argv: list[str]) -> int:
     r = sub.add_parser("room")  # internal: the grader's part inside the sandbox (room.py)
     r.add_argument("request")
     r.set_defaults(run=lambda a: room.room_main(a.request))
-
-    args = parser.parse_args(argv)
-    return args.run(args)
+    return parser
 
 
 if __name__ == "__main__":
