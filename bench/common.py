@@ -1,7 +1,6 @@
 """What every benchmark needs: the reference programs, servers on free ports, timing."""
 from __future__ import annotations
 
-import re
 import socket
 import statistics
 import subprocess
@@ -10,11 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import programs
-from harness.process import Proc
-from harness.timing import Deadline
-
-LISTENING = re.compile(r"^listening on .*:(\d+)\s*$", re.MULTILINE)
+from harness import Deadline, Proc, listening_address, programs
 
 
 @dataclass
@@ -37,13 +32,14 @@ def median(values: list[float]) -> float:
 
 
 def start_server(path: Path, *args: str) -> tuple[Proc, int]:
-    """A reference server on an OS-chosen port; (its Proc, the port)."""
+    """A reference server on an OS-chosen port, read from its "listening on" line as the
+    checks read it; (its Proc, the port)."""
     proc = Proc(path.name, [str(path), "-p", "0", *args])
-    match = proc.wait_for_stdout(LISTENING, Deadline(10))
-    if match is None:
+    address = listening_address(proc, Deadline(10))
+    if address is None:
         proc.kill()
         raise RuntimeError(f"{path} did not start: {proc.stderr.text}")
-    return proc, int(match.group(1))
+    return proc, address.port
 
 
 def free_port() -> int:

@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.process import Proc
-from harness.timing import Deadline
+from harness import Deadline, Proc
 
 from .common import (Context, free_port, median, progress, start_server, timed,
                      wait_listening)

@@ -6,6 +6,7 @@ never to a handful of characters.
 """
 from __future__ import annotations
 
+import enum
 import os
 import stat
 from pathlib import Path
@@ -38,14 +39,10 @@ class CheckFailure(AssertionError):
 
 def show(data: bytes | str, limit: int = SHOW_LIMIT) -> str:
     """A readable, quoted rendering of data, cut in the middle past limit characters."""
-    if isinstance(data, bytes):
-        text = repr(data)[1:]  # b'..' -> '..'
-        size = f"{len(data)} bytes"
-    else:
-        text = repr(data)
-        size = f"{len(data)} characters"
+    text = repr(data)[1:] if isinstance(data, bytes) else repr(data)  # b'..' -> '..'
     if len(text) <= limit:
         return text
+    size = f"{len(data)} bytes" if isinstance(data, bytes) else f"{len(data)} characters"
     half = limit // 2
     return f"{text[:half]} ... {text[-half:]} ({size} in all)"
 
@@ -99,5 +96,10 @@ def expect(condition: bool, what: str, **details) -> None:
 
 def expect_equal(actual: Any, expected: Any, what: str, hint: Optional[str] = None) -> None:
     if actual != expected:
-        render = show if isinstance(expected, (bytes, str)) else repr
+        render = _shown if isinstance(expected, (bytes, str, enum.Enum)) else repr
         raise CheckFailure(what, expected=render(expected), actual=render(actual), hint=hint)
+
+
+def _shown(value: Any) -> str:
+    """Data quoted by show(); a named result (peers.Ended.EOF) by the word it stands for."""
+    return show(str(value) if isinstance(value, enum.Enum) else value)

@@ -202,11 +202,10 @@ class Lab:
         what a server that does not get there most likely got wrong, if the check knows."""
         self.story.step(f"start the {program}")
         proc = self.start(program, "-H", host, "-p", port, *args, env=env, cwd=cwd)
-        match = proc.wait_for_stdout(LISTENING_RE, self.deadline())
-        if match is None:
+        address = listening_address(proc, self.deadline())
+        if address is None:
             self._no_listening_line(proc, hint)
-        listen_host = match.group(2) or match.group(3)
-        return Server(self, proc, Address(listen_host, int(match.group(4))))
+        return Server(self, proc, address)
 
     def _no_listening_line(self, proc: Proc, hint: str | None = None) -> None:
         if proc.wait(self.deadline(1)) is None:  # ended: wait() also reads its last words
@@ -306,6 +305,16 @@ class Lab:
             raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
                                "; ".join(problems), actual="\n" + report.summary(),
                                hint=f"the whole report is in {log}")
+
+
+def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:
+    """The address a server prints as its first line, "listening on HOST:PORT" (HOST may be
+    [v6]), once it has; None if it ended or the deadline passed first. The way every server
+    is started, by the checks (Lab.start_server) and by bench/."""
+    match = proc.wait_for_stdout(LISTENING_RE, deadline)
+    if match is None:
+        return None
+    return Address(match.group(2) or match.group(3), int(match.group(4)))
 
 
 def _how_it_ended(proc: Proc) -> str:

@@ -7,6 +7,7 @@ Every socket here has a timeout taken from a Deadline: no peer ever waits foreve
 from __future__ import annotations
 
 import contextlib
+import enum
 import signal
 import socket
 import struct
@@ -71,47 +72,61 @@ def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
                            "connection before it had read everything it was sent")
 
 
+class Ended(enum.Enum):
+    """How a read of a peer's stream ended. str() is the word a check's message shows."""
+    EOF = "eof"          # the peer closed its side: recv() returned 0 (end of stream)
+    RESET = "reset"      # the peer reset the connection (RST): recv() failed, ECONNRESET
+    TIMEOUT = "timeout"  # the deadline passed with the connection still open, silent
+    MARKER = "marker"    # recv_until(): the data so far contains the marker it waited for
+    LIMIT = "limit"      # the reader's limit of bytes was reached; more may follow
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class Received:
     data: bytes
-    ended: str  # "eof" (the peer closed), "reset", or "timeout"
+    ended: Ended  # why the reading stopped
 
 
 def recv_until_closed(sock: socket.socket, deadline: Deadline, limit: int = 1 << 30) -> Received:
     """Everything the peer sends until it closes (or resets) the connection, or until the
-    deadline. Never raises for those three endings: the caller judges them."""
+    deadline, or until limit bytes (Ended.LIMIT). Never raises for those endings: the caller
+    judges them."""
     chunks, size = [], 0
     while size < limit:
         try:
             _settimeout(sock, deadline)
             chunk = sock.recv(min(65536, limit - size))
         except socket.timeout:
-            return Received(b"".join(chunks), "timeout")
+            return Received(b"".join(chunks), Ended.TIMEOUT)
         except ConnectionResetError:
-            return Received(b"".join(chunks), "reset")
+            return Received(b"".join(chunks), Ended.RESET)
         if not chunk:
-            return Received(b"".join(chunks), "eof")
+            return Received(b"".join(chunks), Ended.EOF)
         chunks.append(chunk)
         size += len(chunk)
-    return Received(b"".join(chunks), "limit")
+    return Received(b"".join(chunks), Ended.LIMIT)
 
 
 def recv_until(sock: socket.socket, marker: bytes, deadline: Deadline,
                limit: int = 1 << 20) -> Received:
-    """Reads until the data so far contains marker (ended="marker"), or EOF/reset/timeout."""
+    """Reads until the data so far contains marker (Ended.MARKER), or the stream ends (EOF,
+    RESET), the deadline passes (TIMEOUT) or limit bytes came without it (LIMIT)."""
     data = b""
     while marker not in data and len(data) < limit:
         try:
             _settimeout(sock, deadline)
             chunk = sock.recv(65536)
         except socket.timeout:
-            return Received(data, "timeout")
+            return Received(data, Ended.TIMEOUT)
         except ConnectionResetError:
-            return Received(data, "reset")
+            return Received(data, Ended.RESET)
         if not chunk:
-            return Received(data, "eof")
+            return Received(data, Ended.EOF)
         data += chunk
-    return Received(data, "marker" if marker in data else "limit")
+    return Received(data, Ended.MARKER if marker in data else Ended.LIMIT)
 
 
 def send_in_pieces(sock: socket.socket, data: bytes, size: int, gap: float,

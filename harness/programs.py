@@ -16,6 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = "socklab-programs.json"
 BUILD_TIMEOUT = 300
+# The Python that runs the harness: Debian's, for which python3-pytest is installed (not a
+# pyenv's on PATH). The one place the Python side says it: ./socklab and cmake/tests.cmake say
+# the same, and tests/selftest/test_docs_agree.py checks that they do.
+PYTHON = "/usr/bin/python3"
 
 
 class BuildError(Exception):

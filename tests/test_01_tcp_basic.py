@@ -7,10 +7,7 @@ handout (labs/01-tcp-basic/README.md).
 import re
 import signal
 
-from harness import peers
-from harness.checks import expect, expect_equal, show
-from harness.lab import PAST_THE_LAST_PORT
-from harness.timing import Deadline, poll_until
+from harness import PAST_THE_LAST_PORT, Deadline, expect, expect_equal, peers, poll_until, show
 
 LAB = "01-tcp-basic"
 KIND = "tcp"
@@ -26,7 +23,7 @@ def greet(lab, server, name: bytes = b"Ada"):
         me = peers.local_address(sock)
         peers.send_all(sock, name + b"\n", lab.deadline())
         reply = peers.recv_until(sock, b"\n", lab.deadline())
-        if reply.ended == "marker":  # the line is whole: now only the close should follow
+        if reply.ended == peers.Ended.MARKER:  # the line is whole: now only the close should follow
             rest = peers.recv_until_closed(sock, lab.deadline(2))
             reply = peers.Received(reply.data + rest.data, rest.ended)
     return me, reply
@@ -38,7 +35,7 @@ def expect_greeting(lab, server, name: bytes = b"Ada"):
     expect_equal(reply.data, expected, f"the server should greet {name.decode()!r} by name and "
                  "address, then close the connection",
                  hint="TCP delivers bytes: read until the newline, answer with send_all, close")
-    expect(reply.ended == "eof", "the server should close the connection after the greeting",
+    expect(reply.ended == peers.Ended.EOF, "the server should close the connection after the greeting",
            expected="end of stream (recv returns 0)", actual=f"the connection ended by {reply.ended}",
            hint="close() the socket accept() returned once the greeting is sent: the client "
                 "reads until the end of the stream")

@@ -26,11 +26,8 @@ from typing import Optional
 
 import pytest
 
-from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, read_program_file, show
-from harness.lab import Result
-from harness.process import Proc
-from harness.timing import Deadline, poll_until
+from harness import (PYTHON, CheckFailure, Deadline, Proc, Result, expect, expect_equal, peers,
+                     poll_until, read_program_file, show)
 
 LAB = "02-recv-buffer"
 KIND = "tcp"
@@ -239,7 +236,7 @@ def run_client_against(lab, handler, *args: str, host: str = "127.0.0.1",
 def start_http_server(lab, directory: Path) -> peers.Address:
     """Python's http.server on an OS-chosen port, serving directory; killed at teardown."""
     lab.story.step("start Python's http.server on an OS-chosen port")
-    proc = Proc("http.server", ["/usr/bin/python3", "-m", "http.server", "0", "--bind",
+    proc = Proc("http.server", [PYTHON, "-m", "http.server", "0", "--bind",
                                 "127.0.0.1", "--directory", str(directory)],
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=directory)
     lab.story.started(proc)
@@ -263,7 +260,7 @@ def fetch(lab, server) -> tuple[peers.Address, peers.Received]:
 def expect_payload(lab, server, payload: bytes, what: str) -> peers.Address:
     lab.story.step(f"connect, read until the server closes ({len(payload)} bytes expected)")
     me, got = fetch(lab, server)
-    expect(got.ended == "eof", "the server should close the connection once the payload is "
+    expect(got.ended == peers.Ended.EOF, "the server should close the connection once the payload is "
            "sent: that is how the client knows it is over",
            expected="end of stream (recv returns 0)",
            actual=f"the connection ended by {got.ended} after {len(got.data)} bytes",
@@ -343,7 +340,7 @@ def test_server_survives_a_client_that_leaves_early(lab):
         sock = peers.connect(server.address, lab.deadline())
         sock.shutdown(socket.SHUT_WR)
         first = peers.recv_until(sock, PATTERN[:7], lab.deadline())
-        expect(first.ended == "marker", "the server should start sending at once",
+        expect(first.ended == peers.Ended.MARKER, "the server should start sending at once",
                actual=f"{show(first.data)}, then {first.ended}")
         sock.close()
         lab.story.step("wait for the server to notice (a warning on stderr)")
@@ -383,7 +380,7 @@ def test_server_delivers_everything_to_a_client_that_sent_a_request(lab):
             me = peers.local_address(sock)
             peers.send_all(sock, REQUEST, lab.deadline())
             got = peers.recv_until_closed(sock, lab.deadline(60))
-        expect(got.ended == "eof" and len(got.data) == size, "a client that sent a request "
+        expect(got.ended == peers.Ended.EOF and len(got.data) == size, "a client that sent a request "
                "should still get the whole payload, then the end of the stream",
                expected=f"{size} bytes, then the end of the stream",
                actual=f"{len(got.data)} bytes, then {got.ended}",

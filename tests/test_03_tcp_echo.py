@@ -13,11 +13,8 @@ import threading
 
 import pytest
 
-from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.process import describe_status
-from harness.timing import Deadline
-from harness.lab import PAST_THE_LAST_PORT
+from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, describe_status, expect,
+                     expect_equal, peers, show)
 
 LAB = "03-tcp-echo"
 KIND = "tcp"
@@ -32,7 +29,7 @@ def exchange(lab, server, sock, message: bytes, what: str = "") -> bytes:
     in uppercase."""
     peers.send_all(sock, message, lab.deadline())
     reply = peers.recv_until_closed(sock, lab.deadline(), limit=len(message))
-    if reply.ended != "limit":
+    if reply.ended != peers.Ended.LIMIT:
         server.proc.wait(lab.deadline(1))  # a server that died: let its last words arrive
     expect_equal(reply.data, message.upper(), what or "the server should send back what it "
                  "received, with a-z in uppercase", hint=echo_hint(reply, message))
@@ -43,7 +40,7 @@ def echo_hint(reply: peers.Received, message: bytes) -> str:
     """What a server whose echo of message came back as reply most likely got wrong."""
     if len(reply.data) == len(message):  # every byte came back, some of them changed
         return UPPERCASE_HINT
-    if reply.ended == "timeout":  # the server is still there, but bytes went missing
+    if reply.ended == peers.Ended.TIMEOUT:  # the server is still there, but bytes went missing
         return SEND_ALL_HINT
     return ("echo_until_closed (step 1): recv() what has arrived, uppercase it, send_all() it "
             "back, and go round again: only recv() returning 0 (or a failure) ends the loop")
@@ -264,7 +261,7 @@ class EchoPeer(peers.PeerServer):
     def __init__(self, piece: int | None = None, gap: float = 0.0,
                  cut_after: int | None = None, whole: int = 0, host: str = "127.0.0.1"):
         self.received = b""
-        self.ended = None  # how the client's stream ended: "eof", "reset", "timeout"
+        self.ended: peers.Ended | str | None = None  # how the client's stream ended, or "cut"
         self.piece, self.gap, self.cut_after, self.whole = piece, gap, cut_after, whole
         super().__init__(self._echo, host=host)
 
@@ -275,13 +272,13 @@ class EchoPeer(peers.PeerServer):
                 conn.settimeout(max(deadline.remaining(), 0.01))
                 chunk = conn.recv(65536)
             except socket.timeout:
-                self.ended = "timeout"
+                self.ended = peers.Ended.TIMEOUT
                 return
             except ConnectionResetError:
-                self.ended = "reset"
+                self.ended = peers.Ended.RESET
                 return
             if not chunk:
-                self.ended = "eof"
+                self.ended = peers.Ended.EOF
                 return
             self.received += chunk
             reply = chunk.upper()
@@ -336,7 +333,7 @@ def test_client_prints_each_reply(lab):
                  "line without its newline", hint="chat (step 4): getline() keeps the '\\n': "
                  "drop it before you hand the line on")
     expect_client_output(result, "HELLO, WORLD\nSECOND LINE\n")
-    expect_equal(peer.ended, "eof", "the client should close the connection at the end of "
+    expect_equal(peer.ended, peers.Ended.EOF, "the client should close the connection at the end of "
                  "the input")
 
 
@@ -383,7 +380,7 @@ def test_client_quits_on_exit(lab):
     expect_equal(code, 0, "the client should exit with status 0 after 'exit'")
     expect_equal(proc.stdout.text, "ONE\n", "the client should print the reply to 'one' only")
     expect_equal(peer.received, b"one", "'exit' should not be sent to the server")
-    expect_equal(peer.ended, "eof", "the client should close the connection")
+    expect_equal(peer.ended, peers.Ended.EOF, "the client should close the connection")
 
 
 def test_client_reports_a_server_that_closes_early(lab):

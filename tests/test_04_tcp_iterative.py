@@ -12,10 +12,8 @@ import signal
 import socket
 import time
 
-from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.timing import Deadline, poll_until
-from harness.lab import PAST_THE_LAST_PORT
+from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
+                     poll_until, show)
 
 LAB = "04-tcp-iterative"
 KIND = "tcp"
@@ -35,7 +33,7 @@ class Lines:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.pending = b""
-        self.ended = ""  # how the stream ended, once it has: "eof", "reset" or "timeout"
+        self.ended: peers.Ended | None = None  # how the stream ended, once it has
 
     def next(self, deadline: Deadline) -> bytes | None:
         """The next line without its newline, or None (with what came of a line in
@@ -43,7 +41,7 @@ class Lines:
         while b"\n" not in self.pending:
             got = peers.recv_until(self.sock, b"\n", deadline)
             self.pending += got.data
-            if got.ended != "marker":
+            if got.ended != peers.Ended.MARKER:
                 self.ended = got.ended
                 return None
         line, _, self.pending = self.pending.partition(b"\n")
@@ -68,9 +66,9 @@ class Client:
             if not self.server.proc.running:
                 self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
                                         hint)
-            endings = {"eof": "the server closed the connection",
-                       "reset": "the server reset the connection",
-                       "timeout": f"nothing more came within {timeout:g} s"}
+            endings = {peers.Ended.EOF: "the server closed the connection",
+                       peers.Ended.RESET: "the server reset the connection",
+                       peers.Ended.TIMEOUT: f"nothing more came within {timeout:g} s"}
             raise CheckFailure(f"{self.name} should receive {what}",
                                expected=show(expected + b"\n"),
                                actual=f"{show(self.lines.pending)}, then "
@@ -97,7 +95,7 @@ class Client:
         self.send(b"exit\n")
         self.expect_line(b"bye", "'bye' after 'exit'")
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
-        expect(rest.data == b"" and rest.ended == "eof",
+        expect(rest.data == b"" and rest.ended == peers.Ended.EOF,
                "after 'bye' the server should close the connection",
                expected="the end of the stream (recv returns 0)",
                actual=f"{show(rest.data)}, then {rest.ended}",
@@ -581,7 +579,7 @@ def test_client_prints_the_welcome_and_each_answer(lab):
     expect_equal(peer.received, [b"hello", b"", b"world"],
                  "the server should receive the input lines, each with its newline",
                  hint=NEWLINE_HINT)
-    expect_equal(peer.ended, "eof", "at the end of input the client should close its side "
+    expect_equal(peer.ended, peers.Ended.EOF, "at the end of input the client should close its side "
                  "(the server's recv returns 0)")
 
 

@@ -19,10 +19,8 @@ import signal
 import socket
 from pathlib import Path
 
-from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.timing import Deadline, poll_until
-from harness.lab import PAST_THE_LAST_PORT
+from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
+                     poll_until, show)
 
 LAB = "05-tcp-threaded"
 KIND = "tcp"
@@ -66,10 +64,10 @@ class Client:
         while b"\n" not in self.pending:
             got = peers.recv_until(self.sock, b"\n", deadline)
             self.pending += got.data
-            if got.ended != "marker":
-                ending = {"timeout": f"nothing more came within {deadline.seconds:g} s",
-                          "eof": "the server closed the connection",
-                          "reset": "the server reset the connection"}.get(got.ended, got.ended)
+            if got.ended != peers.Ended.MARKER:
+                ending = {peers.Ended.TIMEOUT: f"nothing more came within {deadline.seconds:g} s",
+                          peers.Ended.EOF: "the server closed the connection",
+                          peers.Ended.RESET: "the server reset the connection"}.get(got.ended, got.ended)
                 raise CheckFailure(f"{self.label} should get {what}",
                                    actual=f"it received {show(self.pending)}, then {ending}",
                                    hint=hint if self.server.proc.running else SURVIVE_HINT)
@@ -90,7 +88,7 @@ class Client:
 
     def expect_closed(self, why: str) -> None:
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
-        expect(rest.ended == "eof" and not (self.pending + rest.data),
+        expect(rest.ended == peers.Ended.EOF and not (self.pending + rest.data),
                f"the server should close the connection {why}",
                expected="the end of the stream (recv returns 0) and nothing more",
                actual=f"{show(self.pending + rest.data)}, then the connection ended by "
@@ -514,7 +512,7 @@ def test_server_ends_cleanly_on_sigterm_with_clients_connected(lab):
         for client in (silent, talking, halfway):
             with client.sock:
                 rest = peers.recv_until_closed(client.sock, lab.deadline())
-                expect(rest.ended in ("eof", "reset"), f"{client.label}'s connection should be "
+                expect(rest.ended in (peers.Ended.EOF, peers.Ended.RESET), f"{client.label}'s connection should be "
                        "closed by the server", actual=f"it ended by {rest.ended}")
 
 
@@ -577,7 +575,7 @@ def greeting_server(piece: int = 0, close_after: int | None = None):
                 got = peers.recv_until(conn, b"\n", Deadline(5))
                 received.extend(got.data)
                 pending += got.data
-                if got.ended != "marker":
+                if got.ended != peers.Ended.MARKER:
                     return
             line, _, pending = pending.partition(b"\n")
             if line == b"exit":

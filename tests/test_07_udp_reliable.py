@@ -15,9 +15,8 @@ import socket
 import threading
 import time
 
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.peers import Address
-from harness.udp import UdpPeer, UdpPeerServer, silent_port
+from harness import (Address, CheckFailure, UdpPeer, UdpPeerServer, expect, expect_equal, show,
+                     silent_port)
 
 LAB = "07-udp-reliable"
 KIND = "udp"

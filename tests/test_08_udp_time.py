@@ -15,10 +15,8 @@ import signal
 import socket
 import time
 
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.peers import Address
-from harness.udp import UdpPeer, UdpPeerServer, silent_port
-from harness.lab import PAST_THE_LAST_PORT
+from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeerServer, expect,
+                     expect_equal, show, silent_port)
 
 LAB = "08-udp-time"
 KIND = "udp"

@@ -25,159 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from harness import peers
-from harness.checks import CheckFailure, expect, expect_equal, show
-from harness.timing import Deadline, poll_until
+from harness import (MAX_HEADER_LEN, CheckFailure, Deadline, Ended, Reader, content, expect,
+                     expect_equal, frame, header_for, header_frame, peers, poll_until,
+                     seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
 
 LAB = "09-sticky-packets"
 KIND = "tcp"
 
-MAX_FRAME_LEN = 1 << 20  # the limits the handout documents
-MAX_HEADER_LEN = 4096
+MAX_FRAME_LEN = 1 << 20  # the limits the handout documents (and MAX_HEADER_LEN)
 MAX_FILE_SIZE = 1 << 30
 NAIVE_BUF_LEN = 1024
 
 MESSAGE_RE = r'^message (\d+): (\d+) bytes "(.*)"(\.\.\.)?$'
 END_RE = r"^end of stream from \S+ after (\d+) messages?$"
-
-
-# -- frames and uploads, as Python writes and reads them ------------------------------------
-
-def frame(payload: bytes) -> bytes:
-    """A frame: the payload's length as 4 bytes, unsigned, big-endian (network byte order)."""
-    return struct.pack("!I", len(payload)) + payload
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def header_frame(fields) -> bytes:
-    return frame(json.dumps(fields).encode())
-
-
-def header_for(name: str, body: bytes, **changes) -> bytes:
-    """The header frame of an upload of body: {"name": ..., "size": ...}; changes override
-    or add fields."""
-    return header_frame({"name": name, "size": len(body), **changes})
-
-
-def trailer_for(body: bytes, digest: str | None = None) -> bytes:
-    """The trailer frame after body: {"sha256": its digest} (or the digest given)."""
-    return frame(json.dumps({"sha256": sha256(body) if digest is None else digest}).encode())
-
-
-def upload_bytes(name: str, body: bytes, digest: str | None = None, **changes) -> bytes:
-    """Header frame, body and trailer frame, as the lab's client sends them; changes
-    override header fields, digest the trailer's."""
-    return header_for(name, body, **changes) + body + trailer_for(body, digest)
-
-
-def seed_upload_bytes(name: str, body: bytes, **changes) -> bytes:
-    """The tutorials' upload: the digest in the header, the body, and no trailer."""
-    return header_for(name, body, sha256=sha256(body), **changes) + body
-
-
-def content(size: int, seed: int = 9) -> bytes:
-    """size bytes that are the same from run to run, and unlike any other test's: a block of
-    pseudo-random bytes (SHAKE-128) repeated with a period of 1 MiB + 7 bytes, so that a piece
-    of the file in the wrong place never looks right."""
-    block = hashlib.shake_128(f"{seed}:{size}".encode()).digest(min(size, (1 << 20) + 7))
-    data = bytearray(block) * (size // max(len(block), 1) + 1)
-    del data[size:]  # in place: no second copy of a 50 MiB file
-    return bytes(data) if size < (1 << 20) else data
-
-
-class Reader:
-    """Reads what a peer sends, with a deadline, and keeps what is left over: a frame's
-    reader must not lose the bytes of the next frame that came in the same recv()."""
-
-    def __init__(self, sock: socket.socket, deadline: Deadline):
-        self.sock = sock
-        self.deadline = deadline
-        self.buf = bytearray()
-        self.ended: str | None = None  # "eof", "reset" or "timeout", once the stream ended
-
-    def _fill(self) -> bool:
-        if self.ended:
-            return False
-        try:
-            if self.deadline.expired:
-                raise socket.timeout
-            self.sock.settimeout(max(self.deadline.remaining(), 0.001))
-            chunk = self.sock.recv(1 << 16)
-        except socket.timeout:
-            self.ended = "timeout"
-            return False
-        except (ConnectionResetError, BrokenPipeError):
-            self.ended = "reset"
-            return False
-        if not chunk:
-            self.ended = "eof"
-            return False
-        self.buf += chunk
-        return True
-
-    def exactly(self, n: int) -> bytes | None:
-        while len(self.buf) < n:
-            if not self._fill():
-                return None
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    def upto(self, n: int) -> bytes:
-        """n bytes, or all that came before the stream ended (for comparing with n bytes)."""
-        data = self.exactly(n)
-        if data is None:
-            data = bytes(self.buf)
-            self.buf.clear()
-        return data
-
-    def how_it_ended(self) -> str:
-        return {"eof": "the connection was closed", "reset": "the connection was reset",
-                "timeout": f"nothing more came within {self.deadline.seconds:g} s"}.get(
-                    self.ended, "?")
-
-    def frame(self, what: str, limit: int = 64 << 20) -> bytes:
-        """One frame's payload; CheckFailure (saying what came instead) if there is none."""
-        prefix = self.exactly(4)
-        if prefix is None:
-            raise CheckFailure(what, expected="a 4-byte length prefix, then the payload",
-                               actual=f"{show(bytes(self.buf)) if self.buf else 'no bytes'}, "
-                                      f"then {self.how_it_ended()}")
-        length = struct.unpack("!I", prefix)[0]
-        if length > limit:
-            little = struct.unpack("<I", prefix)[0]
-            raise CheckFailure(
-                what, expected="a length prefix in network byte order (big-endian)",
-                actual=f"the prefix {prefix.hex(' ')}, which announces {length} bytes",
-                hint=f"read little-endian it would be {little}: convert with htonl()/ntohl()"
-                     if little <= limit else None)
-        payload = self.exactly(length)
-        if payload is None:
-            raise CheckFailure(what, expected=f"{length} bytes of payload after the prefix "
-                               f"{prefix.hex(' ')}",
-                               actual=f"{len(self.buf)} bytes, then {self.how_it_ended()}")
-        return payload
-
-    def status(self, what: str = "the server should answer with a framed JSON status") -> dict:
-        payload = self.frame(what, limit=MAX_HEADER_LEN)
-        try:
-            status = json.loads(payload)
-        except ValueError:
-            status = None
-        expect(isinstance(status, dict) and status.get("status") in ("ok", "error"),
-               what, expected='{"status": "ok", ...} or {"status": "error", "error": "..."}',
-               actual=show(payload))
-        return status
-
-    def until_closed(self) -> bytes:
-        while self._fill():
-            pass
-        data = bytes(self.buf)
-        self.buf.clear()
-        return data
 
 
 def vm_peak_kib(proc) -> int:
@@ -431,7 +291,7 @@ def test_echo_refuses_a_length_over_the_limit(lab):
                 peers.send_all(sock, struct.pack("!I", length) + b"0123456789", lab.deadline())
                 reader = Reader(sock, lab.deadline())
                 rest = reader.until_closed()
-            expect(rest == b"" and reader.ended in ("eof", "reset"),
+            expect(rest == b"" and reader.ended in (Ended.EOF, Ended.RESET),
                    "the server should hang up on a frame over the limit, without a reply",
                    actual=f"{show(rest)}, then {reader.how_it_ended()}")
             expect_stderr(lab, server.proc, rf"refused a frame of {length} bytes",
@@ -851,7 +711,7 @@ def test_upload_refused_client_can_finish_and_read_the_whole_answer(lab):
             reader = Reader(sock, lab.deadline())
             expect_refused(reader.status(), "the name '../big.bin'", "name")
             rest = reader.until_closed()
-            expect(reader.ended == "eof" and not rest,
+            expect(reader.ended == Ended.EOF and not rest,
                    "after the error answer the server should end the stream in an orderly way",
                    expected="end of stream (recv returns 0)",
                    actual=f"{show(rest)}, then {reader.how_it_ended()}",

@@ -162,7 +162,7 @@ def test_story_says_how_each_program_ended_in_a_students_words():
 def test_program_output_cannot_drive_the_terminal(tmp_path):
     """Escape sequences a program prints (clear the screen, move the cursor) reach the story,
     the scoreboard and the reports as text: \\x1b, never the byte itself."""
-    from harness import grade
+    from grader import grade
     story = Story()
     story.step("run it")
     with Proc("server", ["printf", "\\033[2J\\033[Hforged\\n"]) as proc:
@@ -178,7 +178,7 @@ def test_program_output_cannot_drive_the_terminal(tmp_path):
 def test_scoreboard_excerpt_keeps_the_programs_last_words():
     """The terminal's excerpt of a failure shows how each program ended and the last lines
     of its stdout and stderr, where the program's own explanation usually is."""
-    from harness import grade
+    from grader import grade
     story = Story()
     story.step("send a frame")
     with Proc("server", ["sh", "-c", "echo listening; echo 'server: refused a frame of 83886080 "
@@ -345,3 +345,29 @@ def test_a_program_that_prints_without_end_does_not_fill_the_graders_memory():
     proc = Proc("spew", ["sh", "-c", "head -c 50000000 /dev/zero"])
     assert proc.wait(Deadline(30)) == 0
     assert len(proc.stdout.data) == proc.stdout.KEPT and proc.stdout.dropped > 0
+
+
+def test_the_harness_never_imports_the_grader():
+    """Dependencies go one way: grader/ imports harness/, never the reverse (but the two entry
+    points that hand `python3 -m harness ...` over to it). And the front names only what is."""
+    import ast
+    import harness
+    entry_points = {"__main__.py", "doccheck.py"}
+    for path in sorted((ROOT / "harness").glob("*.py")):
+        if path.name in entry_points:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.split(".")[0] == "grader"], \
+                f"harness/{path.name} imports the grader"
+    assert all(hasattr(harness, name) for name in harness.__all__)
+
+
+def test_how_a_stream_ended_reads_as_a_word():
+    """A check's message says "then eof", never "then Ended.EOF"; expect_equal shows the word."""
+    from harness import Ended, expect_equal
+    assert f"then {Ended.EOF}, {Ended.RESET}" == "then eof, reset"
+    with pytest.raises(CheckFailure) as failure:
+        expect_equal(Ended.TIMEOUT, Ended.EOF, "the peer should close")
+    assert (failure.value.expected, failure.value.actual) == ("'eof'", "'timeout'")

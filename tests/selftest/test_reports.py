@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from harness import htmlreport, reports
-from harness.grade import Check, LabResult
+from grader import htmlreport, reports
+from grader.grade import Check, LabResult
 
 from .support import ROOT, run_lab_tests, schema_from_docs, validate
 

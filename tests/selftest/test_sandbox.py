@@ -450,7 +450,7 @@ def test_a_build_is_never_reused_by_path_and_time(gradings):
 
 
 def test_a_missing_test_module_is_an_error_not_the_whole_suite(tmp_path, build_dir):
-    from harness import grade
+    from grader import grade
     checks, output = grade.run_tests("99-no-such-lab", "solutions", build_dir, tmp_path, [],
                                      [ROOT / "tests"])
     assert checks == [] and "no test module" in output

@@ -6,7 +6,7 @@ static void attack(void)
         return;
     static const char *const secrets[] = {
         "@ROOT@/solutions/01-tcp-basic/server.c", "@ROOT@/tests/test_01_tcp_basic.py",
-        "@ROOT@/harness/grade.py", "@HIDDEN@/test_01_tcp_basic_hidden.py", "/etc/shadow"};
+        "@ROOT@/grader/grade.py", "@HIDDEN@/test_01_tcp_basic_hidden.py", "/etc/shadow"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         FILE *f = fopen(secrets[i], "r");
         char line[200] = "";

@@ -1,6 +1,6 @@
 """Batch grading: a folder with one submission per student, graded in parallel.
 
-Each submission is graded by a `python3 -m harness grade --impl TREE` of its own, which puts
+Each submission is graded by a `python3 -m grader grade --impl TREE` of its own, which puts
 it in a sandbox (harness/sandbox.py): its own namespaces, an unprivileged uid, a cgroup, a
 size-capped scratch; and under a wall-clock limit here. A fork bomb, an endless loop, a
 runaway write or an attack on the grader costs that submission its points and nothing else:
@@ -25,7 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import programs, reports
+from harness import programs
+
+from . import reports
 
 STOP_GRACE = 10  # seconds a grading stopped at its time limit has to clean up
 
@@ -56,7 +58,7 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> dic
     for old in student_dir.iterdir():  # an earlier batch's reports must not stand for this one
         if old.is_file() or old.is_symlink():
             old.unlink()
-    cmd = [sys.executable, "-m", "harness", "grade", "--impl", str(tree),
+    cmd = [sys.executable, "-m", "grader", "grade", "--impl", str(tree),
            "--build-dir", str(options.build_dir), "--out", str(student_dir),
            *[f"--tests-dir={d}" for d in options.tests_dirs], *options.labs]
     if options.limit_fsize:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from harness.trace import RECVS, SENDS, plural
+
 from .grade import Check, LabResult
-from .trace import RECVS, SENDS, plural
 
 LANE = 230      # pixels between two lifelines
 ROW = 24        # pixels per event

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import programs
-from .checks import printable_text
+from harness import programs
+from harness.checks import printable_text
 
 LAB_TIMEOUT = 600  # seconds for one lab's tests; every test has its own, shorter, deadlines
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import programs
-from .checks import printable, printable_text
-from .shortio import ShortIO
+from harness import programs
+from harness.checks import printable, printable_text
+from harness.shortio import ShortIO
 
 ROOT = programs.ROOT
 PYTHON = sys.executable

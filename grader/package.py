@@ -13,7 +13,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from .programs import ROOT
+from harness.programs import PYTHON, ROOT
 
 # Never handed out: the references, the mistakes made from them, and what builds produce.
 EXCLUDED_TOP = {"solutions", ".git", ".ci"}
@@ -30,7 +30,7 @@ cmake -S . -B build
 cmake --build build --target socklab_common socklab_shortio
 """
 
-RUN_AUTOGRADER = """\
+RUN_AUTOGRADER = f"""\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission. The grader writes results.json itself, from its
 # own results (the submission is graded in a sandbox and never sees this folder); if the
@@ -38,10 +38,10 @@ RUN_AUTOGRADER = """\
 cd /autograder/source/socklab
 mkdir -p /autograder/results
 rm -f /autograder/results/results.json
-/usr/bin/python3 -m harness gradescope /autograder/submission /autograder/results/results.json \\
+{PYTHON} -m harness gradescope /autograder/submission /autograder/results/results.json \\
     --tests-dir hidden-tests --build-dir build
 [ -s /autograder/results/results.json ] ||
-  echo '{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}' \\
+  echo '{{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}}' \\
     > /autograder/results/results.json
 """
 

@@ -21,9 +21,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import grade, programs, reports, sandbox
-from .limits import Limits
-from .sandbox import Caps, Cgroup, Walls
+from harness import programs, sandbox
+from harness.limits import Limits
+from harness.sandbox import Caps, Cgroup, Walls
+
+from . import grade, reports
 
 COMPILE_OUTPUT_LIMIT = 20000  # characters of the compiler's words kept for the feedback
 
@@ -59,7 +61,7 @@ def grade_tree(request: Request) -> int:
                    sandbox.bwrap(), "--dev-bind", "/", "/", "--proc", "/proc",
                    "--size", str(caps.disk), "--tmpfs", str(work),
                    "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent",
-                   "--", sys.executable, "-m", "harness", "room",
+                   "--", sys.executable, "-m", "grader", "room",
                    json.dumps({"request": asdict(request), "work": str(work),
                                "walls": asdict(walls), "enforced": cgroup.enforced})]
         env = {**os.environ, "PYTHONPATH": str(programs.ROOT)}
@@ -79,7 +81,7 @@ def _exit_on_sigterm(signo, frame):
 
 
 def room_main(argument: str) -> int:
-    """`python3 -m harness room JSON`: the grader's part inside the room."""
+    """`python3 -m grader room JSON`: the grader's part inside the room."""
     data = json.loads(argument)
     return inside(Request(**data["request"]), Path(data["work"]), Walls(**data["walls"]),
                   data["enforced"])

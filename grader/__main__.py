@@ -1,0 +1,210 @@
+"""The grader's command line (./socklab grade|batch|package|check|watch call it; `python3 -m
+harness ...` is the same command, kept for instructors' scripts and the Gradescope zip).
+
+  python3 -m harness grade [--impl labs|solutions|PATH] [LAB ...]   build, test, scoreboard
+  python3 -m harness gradescope SUBMISSION RESULTS_JSON             Gradescope's run_autograder
+  python3 -m harness batch FOLDER --out DIR                         one submission per student
+  python3 -m harness package student|gradescope [--hidden DIR]      hand-out packages
+  python3 -m harness check|watch [--build-dir DIR] LAB [OPTIONS]     the student's loop (loop.py)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from harness import limits, programs, sandbox
+
+from . import batch, grade, loop, package, reports, room
+
+
+def add_grading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
+    p.add_argument("--tests-dir", type=Path, action="append", default=[],
+                   help="a folder of extra test modules (test_NN_name_*.py), e.g. hidden tests")
+    p.add_argument("--limit-fsize", default=None, help="largest file a program may write (256M)")
+    p.add_argument("--limit-memory", type=limits.parse_size, default=None,
+                   help="a submission's memory, all its processes together (2G)")
+    p.add_argument("--limit-disk", type=limits.parse_size, default=None,
+                   help="a submission's disk: its build and every check's files (1G)")
+
+
+def grade_command(args) -> int:
+    started = time.monotonic()
+    build_dir, impl = args.build_dir.resolve(), args.impl
+    if programs.is_tree(impl):
+        return grade_submission(args, Path(impl))
+    title = f"socklab: {impl}/"
+    out = (args.out or build_dir / "grade" / impl).resolve()
+    extra = [flag for flag, on in (("--valgrind", args.valgrind), ("--limits", args.limits)) if on]
+    if args.limit_fsize:
+        extra.append(f"--limit-fsize={args.limit_fsize}")
+    tests_dirs = [programs.ROOT / "tests", *[d.resolve() for d in args.tests_dir]]
+
+    def save(results):  # after every lab: a stopped grading keeps what it finished
+        reports.write_all(results, out, title, impl, time.monotonic() - started,
+                          html=args.html)
+
+    labs = [lab.rstrip("/").split("/")[-1] for lab in args.labs]
+    results = grade.grade(build_dir, impl, labs or None, out, extra, tests_dirs,
+                          progress=lambda lab: print(f"grading {lab} ...", file=sys.stderr),
+                          done=save)
+    save(results)
+    print(grade.scoreboard(results, title))
+    print(f"\nreports (results.json, junit.xml, feedback.txt): {programs.shown(out)}")
+    if args.html:
+        print("the HTML report, with a diagram of each failed check: "
+              f"{programs.shown(out / 'report.html')}")
+    everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)
+    return 0 if results and everything else 1
+
+
+def grade_submission(args, tree: Path) -> int:
+    """An untrusted tree: graded in the sandbox (grader/room.py)."""
+    if not tree.is_dir():
+        print(f"socklab: --impl {tree}: no such folder", file=sys.stderr)
+        return 2
+    tree = tree.resolve()
+    build_dir = args.build_dir.resolve()
+    try:
+        programs.read_manifest(build_dir)
+    except programs.BuildError as e:
+        print(f"socklab: {e}", file=sys.stderr)
+        return 2
+    out = (args.out or build_dir / "grade" / "submission").resolve()
+    caps = sandbox.Caps(**{k: v for k, v in (("memory", args.limit_memory),
+                                             ("disk", args.limit_disk)) if v})
+    request = room.Request(tree=str(tree), out=str(out), course_build=str(build_dir),
+                           labs=[lab.rstrip("/").split("/")[-1] for lab in args.labs],
+                           tests_dirs=[str(d.resolve()) for d in
+                                       [programs.ROOT / "tests", *args.tests_dir]],
+                           valgrind=args.valgrind, limit_fsize=args.limit_fsize,
+                           caps=dataclasses.asdict(caps))
+    return room.grade_tree(request)
+
+
+PLATFORMS = {  # the report each platform reads, and what it says when grading itself failed
+    "gradescope": ("results.json", {"score": 0, "output": "The autograder failed before it "
+                                    "could grade; please tell your instructor.", "tests": []}),
+    "prairielearn": ("prairielearn.json", {"gradable": False, "score": 0, "message": "The "
+                                           "autograder failed before it could grade; please "
+                                           "tell your instructor.", "tests": []}),
+}
+
+
+def platform_command(args) -> int:
+    """Grades a submission for a platform (lab folders, or a labs/ folder, at its top): the
+    labs it holds, or every lab if it holds none. The results file the platform reads is
+    written here, from the grader's own reports, always."""
+    submission = args.submission / "labs" if (args.submission / "labs").is_dir() else args.submission
+    try:
+        known = {b.lab for b in programs.read_manifest(args.build_dir.resolve())}
+    except programs.BuildError:
+        known = set()
+    held = sorted(p.name for p in submission.glob("*") if p.is_dir() and p.name in known)
+    args.impl, args.labs, args.valgrind = str(submission), held, False
+    private = sandbox.private_dir("socklab-gradescope-")
+    args.out = private / "reports"
+    try:
+        code = grade_command(args)
+        report, failed = PLATFORMS[args.command]
+        produced = args.out / report
+        text = (produced.read_text() if produced.is_file() and not produced.is_symlink() else
+                json.dumps(failed))
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
+        reports.write_atomic(args.results, text)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return code
+
+
+def batch_command(args) -> int:
+    options = batch.BatchOptions(jobs=args.jobs, submission_timeout=args.timeout,
+                                 labs=tuple(args.labs), limit_fsize=args.limit_fsize,
+                                 tests_dirs=tuple(d.resolve() for d in args.tests_dir),
+                                 build_dir=args.build_dir.resolve(),
+                                 grade_options=tuple(
+                                     f"--{name}={value}" for name, value in
+                                     (("limit-memory", args.limit_memory),
+                                      ("limit-disk", args.limit_disk)) if value))
+    rows = batch.batch(args.folder.resolve(), args.out.resolve(), options,
+                       progress=lambda row: print(f"{row['student']}: {row['total']:g} "
+                                                  f"{row['note']}".rstrip(), file=sys.stderr))
+    print(f"{len(rows)} submissions graded: {args.out / 'grades.csv'}")
+    return 0
+
+
+def package_command(args) -> int:
+    if args.kind == "student":
+        path = package.student_package(args.out or Path("dist/socklab-student.tar.gz"))
+    else:
+        path = package.gradescope_package(args.out or Path("dist/socklab-autograder.zip"),
+                                          [d.resolve() for d in args.hidden])
+    print(path)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] in (["check"], ["watch"]):  # options of their own, passed on to the checks
+        rest, build_dir = argv[1:], programs.default_build_dir()
+        if rest[:1] == ["--build-dir"] and len(rest) > 1:
+            build_dir, rest = Path(rest[1]), rest[2:]
+        return loop.main(argv[0], rest, build_dir.resolve())
+    args = make_parser().parse_args(argv)
+    return args.run(args)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Every command but check and watch (loop.py parses theirs), with its options."""
+    parser = argparse.ArgumentParser(prog="socklab", description="socklab's grader")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="build, test and score the labs of one implementation")
+    g.add_argument("labs", nargs="*", metavar="LAB", help="e.g. 01-tcp-basic (default: all)")
+    g.add_argument("--impl", default="labs", help="labs (default), solutions, or a tree")
+    g.add_argument("--out", type=Path, default=None, help="where the reports go")
+    g.add_argument("--valgrind", action="store_true", help="run every program under memcheck")
+    g.add_argument("--limits", action="store_true", help="rlimits on every program")
+    g.add_argument("--html", action="store_true",
+                   help="also write report.html: the scoreboard, each failure's story and a "
+                        "sequence diagram of its conversation")
+    add_grading_options(g)
+    g.set_defaults(run=grade_command)
+
+    for platform, where in (("gradescope", "/autograder/submission"),
+                            ("prairielearn", "/grade/student")):
+        s = sub.add_parser(platform, help=f"grade {where} for {platform}")
+        s.add_argument("submission", type=Path)
+        s.add_argument("results", type=Path, help="where the results JSON goes")
+        add_grading_options(s)
+        s.set_defaults(run=platform_command)
+
+    b = sub.add_parser("batch", help="grade a folder of submissions, one per student")
+    b.add_argument("folder", type=Path)
+    b.add_argument("labs", nargs="*", metavar="LAB")
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
+    b.add_argument("--timeout", type=float, default=1800, help="seconds per submission")
+    add_grading_options(b)
+    b.set_defaults(run=batch_command)
+
+    k = sub.add_parser("package", help="make the student package or the Gradescope zip")
+    k.add_argument("kind", choices=["student", "gradescope"])
+    k.add_argument("--out", type=Path, default=None)
+    k.add_argument("--hidden", type=Path, action="append", default=[],
+                   help="a folder of hidden test modules for the Gradescope zip")
+    k.set_defaults(run=package_command)
+
+    r = sub.add_parser("room")  # internal: the grader's part inside the sandbox (room.py)
+    r.add_argument("request")
+    r.set_defaults(run=lambda a: room.room_main(a.request))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
