@@ -60,14 +60,7 @@ struct server {
  * With connected, the socket is also connect()ed to it. Exits with a message on failure. */
 static int open_socket(const char *host, const char *port, bool connected, struct server *server)
 {
-    /* TODO step 4: return a UDP socket for talking to host:port; fill in *server.
-     *  a. getaddrinfo(host, port, ...) with hints AF_UNSPEC and SOCK_DGRAM.
-     *     On failure: die("cannot send to %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address, until one works: socket(); if connected, also connect() to the
-     *     address (close the socket and try the next one if it fails). Copy the address that
-     *     worked into server->addr and server->addr_len (memcpy): freeaddrinfo() frees it.
-     *  c. freeaddrinfo(). If nothing worked: die_errno("cannot send to %s port %s", ...).
-     *  d. Fill in server->text (addr_to_text()) and server->connected; return the socket. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "open_socket(\"%s\", \"%s\", %s, ...)", host, port, connected ? "true" : "false");
 }
 
@@ -76,9 +69,7 @@ static int open_socket(const char *host, const char *port, bool connected, struc
  * there is no loop as for TCP. False (and a message) if it failed. */
 static bool send_request(int fd, const struct server *server, const char *request, size_t len)
 {
-    /* TODO step 5: send the request as one datagram.
-     *  Connected socket (server->connected): send(). Otherwise sendto() the server's address.
-     *  If it fails: warn_errno("send to %s", server->text) and return false. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "send_request(%d, ..., \"%.*s\")", fd, (int)len, request);
 }
 
@@ -157,15 +148,7 @@ struct reply {
 static bool is_reply_to(const struct server *server, uint32_t id, struct reply *reply,
                         const struct sockaddr *from, socklen_t from_len)
 {
-    /* TODO step 6: decide whether this datagram is the reply we wait for.
-     *  a. Not connected, and from an address that is not the server's (same_address()):
-     *     print "ignored a datagram from FROM (not the server)" and return false.
-     *  b. parse_id() (above) the datagram into reply->id, and store its result in
-     *     reply->text. 0 means malformed: print "ignored a malformed reply", return false.
-     *  c. An id N other than id: print "ignored a stale reply to request N" when N < id
-     *     (the reply to an earlier attempt, come late), or "ignored a reply to request N,
-     *     never sent" otherwise; return false.
-     *  d. Otherwise it is our reply: return true. */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "is_reply_to(..., %" PRIu32 ", ...)", id);
 }
 
@@ -179,15 +162,7 @@ enum outcome { GOT_REPLY, TIMED_OUT, FAILED };
 static enum outcome await_reply(int fd, const struct server *server, uint32_t id, int wait_ms,
                                 struct reply *reply)
 {
-    /* TODO step 7: wait for the reply to request id, wait_ms milliseconds in all.
-     *  a. Work out when the wait ends, once, before the loop: moment_after(wait_ms).
-     *  b. Loop: wait_readable(fd, ms_until(&end)) - the time LEFT, so that a stray datagram
-     *     does not start the wait again. -2 (time is up): return TIMED_OUT. Not 1:
-     *     warn_errno("poll") and return FAILED.
-     *  c. recvfrom() into reply->data, with the sender's address. EINTR: continue. Another
-     *     error (ECONNREFUSED on a connected socket: no server there):
-     *     warn_errno("receive from %s", server->text) and return FAILED.
-     *  d. Set reply->len; if is_reply_to() says it is the reply, return GOT_REPLY. */
+    /* TODO step 7: see step 7 in README.md. */
     todo(7, "await_reply(%d, ..., %" PRIu32 ", %d, ...)", fd, id, wait_ms);
 }
 
@@ -198,15 +173,7 @@ static enum outcome await_reply(int fd, const struct server *server, uint32_t id
 static bool ask(int fd, const struct server *server, const char *message, int first_ms,
                 int limit_ms, struct reply *reply)
 {
-    /* TODO step 8: the attempts, with exponential backoff. For attempt = 1, 2, 3, ...:
-     *  a. Build the request "ATTEMPT MESSAGE" (snprintf into a char[REQUEST_MAX]: the id of
-     *     each request is its attempt's number) and send_request() it; false: return false.
-     *  b. Print "attempt N: sent request N to SERVER, waiting W s", W in seconds ("%.3f").
-     *  c. await_reply() for wait_ms: GOT_REPLY: return true; FAILED: return false.
-     *  d. TIMED_OUT: if the next wait (twice this one) would be longer than limit_ms,
-     *     warn("no reply from SERVER after N attempts; giving up") ("1 attempt" when N is
-     *     1) and return false.
-     *     Otherwise double wait_ms and go round again. */
+    /* TODO step 8: see step 8 in README.md. */
     todo(8, "ask(%d, ..., \"%s\", %d, %d, ...)", fd, message, first_ms, limit_ms);
 }
 

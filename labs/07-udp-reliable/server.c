@@ -64,13 +64,7 @@ static bool lose_request(struct loss *loss)
 /* Step 1: a UDP socket bound to host:port. Exits with a message if there is none. */
 static int open_socket(const char *host, const char *port)
 {
-    /* TODO step 1: return a UDP socket bound to host:port.
-     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE.
-     *     On failure: die("cannot listen on %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address in the list, until one works: socket(), then bind(). Close the
-     *     ones that fail. (No listen(), no accept(): UDP has no connections.)
-     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot listen on %s port
-     *     %s", host, port). Return the socket. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "open_socket(\"%s\", \"%s\")", host, port);
 }
 
@@ -106,32 +100,14 @@ static size_t parse_id(const char *data, size_t len, uint32_t *id)
 static void answer(int fd, char *data, size_t len, const struct sockaddr *peer, socklen_t peer_len,
                    struct loss *loss)
 {
-    /* TODO step 3: handle one request of len bytes from peer.
-     *  a. addr_to_text() the peer, for the log lines below.
-     *  b. parse_id() (above) reads the "ID " in front. If it returns 0, print
-     *     "ignored a malformed datagram from PEER" and return: no reply.
-     *  c. If lose_request(loss) (above) says this one is lost, print
-     *     "request ID from PEER: dropped" and return, without a reply.
-     *  d. Otherwise uppercase data: a-z become A-Z, every other byte stays (compare with
-     *     'a' and 'z' yourself, as in labs 03 and 06: toupper() depends on the locale).
-     *     sendto() all len bytes back to peer, and print "request ID from PEER: answered".
-     *     If sendto() fails: warn_errno("sendto %s", PEER) and return: one client's
-     *     trouble must not stop us.
-     *  Print the ID with "%" PRIu32 (it is a uint32_t). */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "answer(%d, ..., %zu, ...)", fd, len);
 }
 
 /* Step 2: the datagram loop: one recvfrom() is one whole request, from whoever sent it. */
 static void serve(int fd, struct loss *loss)
 {
-    /* TODO step 2: the datagram loop, until a stop is requested.
-     *  a. wait_readable(fd, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. recvfrom() one datagram into a buffer of MAX_DATAGRAM bytes (make it static: 64 KiB
-     *     is a lot for the stack), with the sender's address in a struct sockaddr_storage.
-     *     Set the address length to sizeof the storage before every call. EINTR: continue;
-     *     another error: die_errno("recvfrom").
-     *  c. answer() it. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "serve(%d)", fd);
 }
 

@@ -30,25 +30,19 @@ struct options {
  * other address, so the only reply we can receive is the server's (lab 07). */
 static int open_socket(const char *host, const char *port)
 {
-    /* TODO step 6: return a UDP socket connected to host:port.
-     *  a. getaddrinfo(host, port, ...) with hints AF_UNSPEC and SOCK_DGRAM.
-     *     On failure: die("cannot reach %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address, until one works: socket(), then connect(). Close the ones that
-     *     fail.
-     *  c. freeaddrinfo(). If nothing worked: die_errno("cannot reach %s port %s", ...). */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "open_socket(\"%s\", \"%s\")", host, port);
 }
 
-/* Step 7: the reply, into reply[0..cap), waiting at most timeout_ms for it. Returns its
- * length; -2 if nothing came in time; -1 on an error (errno says which: ECONNREFUSED when
- * nothing listens on the server's port, reported to us because the socket is connected). */
-static ssize_t receive_reply(int fd, char *reply, size_t cap, int timeout_ms)
+/* What came of waiting for the reply. */
+enum outcome { GOT_REPLY, TIMED_OUT, FAILED };
+
+/* Step 7: the reply, into reply[0..cap) and its length into *len, waiting at most timeout_ms
+ * for it. FAILED comes with errno set: ECONNREFUSED when nothing listens on the server's
+ * port, reported to us because the socket is connected. */
+static enum outcome receive_reply(int fd, char *reply, size_t cap, int timeout_ms, size_t *len)
 {
-    /* TODO step 7: wait at most timeout_ms for the reply, then receive it.
-     *  a. wait_readable(fd, timeout_ms): -2 means the time is up (return -2); anything but 1
-     *     is an error (return -1).
-     *  b. recv(fd, reply, cap, 0), again if it fails with EINTR. Return what it returns
-     *     (-1 with errno set, such as ECONNREFUSED when nothing is bound to the port). */
+    /* TODO step 7: see step 7 in README.md. */
     todo(7, "receive_reply(%d, ..., %zu, %d)", fd, cap, timeout_ms);
 }
 
@@ -56,12 +50,7 @@ static ssize_t receive_reply(int fd, char *reply, size_t cap, int timeout_ms)
  * reply is bytes, not a string: fwrite prints exactly len of them. */
 static int print_reply(const char *reply, size_t len)
 {
-    /* TODO step 8: show the reply, and return the exit status.
-     *  a. A reply that starts with "error:" (memcmp, and mind a reply shorter than that):
-     *     print "client: " and the reply on stderr, e.g. with fprintf "%s: %.*s\n",
-     *     program_name(), (int)len, reply; then return EXIT_SERVER_ERROR.
-     *  b. Otherwise write the len bytes to stdout (fwrite: the reply is not NUL-terminated),
-     *     then a newline; if that fails, die_errno("write to stdout"). Return 0. */
+    /* TODO step 8: see step 8 in README.md. */
     todo(8, "print_reply(..., %zu)", len);
 }
 
@@ -106,13 +95,14 @@ int main(int argc, char **argv)
     }
 
     char reply[REPLY_BUF];
-    ssize_t len = receive_reply(fd, reply, sizeof reply, (int)(opts.timeout * 1000));
+    size_t len;
+    enum outcome outcome = receive_reply(fd, reply, sizeof reply, (int)(opts.timeout * 1000), &len);
     int receive_errno = errno;
     close(fd); /* before any exit below: nothing is left open, whatever happens */
     errno = receive_errno;
-    if (len == -2)
+    if (outcome == TIMED_OUT)
         die("no reply from %s port %s within %g s", cli.host, cli.port, opts.timeout);
-    if (len == -1)
+    if (outcome == FAILED)
         die_errno("no reply from %s port %s", cli.host, cli.port);
-    return print_reply(reply, (size_t)len);
+    return print_reply(reply, len);
 }

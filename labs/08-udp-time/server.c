@@ -39,13 +39,7 @@ static const char CONVERSIONS[] = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
 /* Step 1: a UDP socket bound to host:port. Exits with a message if there is none. */
 static int open_socket(const char *host, const char *port)
 {
-    /* TODO step 1: return a UDP socket bound to host:port.
-     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE.
-     *     On failure: die("cannot listen on %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address in the list, until one works: socket(), then bind(). Close the
-     *     ones that fail. (No listen(), no accept(): a datagram socket has no connections.)
-     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot listen on %s port %s",
-     *     host, port). Return the socket. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "open_socket(\"%s\", \"%s\")", host, port);
 }
 
@@ -69,12 +63,7 @@ static void print_listening_address(int fd)
 static ssize_t receive_request(int fd, char *request, size_t cap, struct sockaddr_storage *peer,
                                socklen_t *peer_len)
 {
-    /* TODO step 2: receive one datagram into request, and its sender into peer.
-     *  a. *peer_len = sizeof *peer, then recvfrom(fd, request, cap - 1, 0, ...): at most
-     *     cap - 1 bytes, to keep the last byte for the NUL. (The comment above says what
-     *     goes wrong with cap.)
-     *  b. On failure: warn_errno("recvfrom") unless errno is EINTR, and return -1.
-     *  c. request[len] = '\0', and return len (0 is fine: an empty request). */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "receive_request(%d, ..., %zu)", fd, cap);
 }
 
@@ -83,15 +72,8 @@ static ssize_t receive_request(int fd, char *request, size_t cap, struct sockadd
  * from the network, and a NUL inside them would hide the rest from every string function. */
 static const char *check_format(const char *format, size_t len)
 {
-    /* TODO step 3: return NULL for a good format, or the error reply that says what is wrong.
-     *  a. len > FORMAT_MAX: "error: the format is longer than 256 bytes".
-     *  b. a NUL among the len bytes (memchr): "error: the format contains a NUL byte".
-     *  c. every '%' must be followed by a character of CONVERSIONS (strchr). A '%' that is
-     *     the last byte: "error: the format ends with a lone '%'". Any other character:
-     *     "error: unknown conversion: '%' must be followed by one of "
-     *     "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%"
-     *     Careful with "%%": the second '%' is a conversion, not the start of another. */
-    (void)CONVERSIONS; /* for c. (this line only keeps the compiler quiet until then) */
+    /* TODO step 3: see step 3 in README.md. */
+    (void)CONVERSIONS; /* your code uses it; until then, this line keeps the compiler quiet */
     todo(3, "check_format(..., %zu)", len);
 }
 
@@ -105,21 +87,7 @@ static const char *check_format(const char *format, size_t len)
  * That space costs one byte of cap, the NUL another. */
 static ssize_t format_time(const char *format, char *result, size_t cap)
 {
-    /* TODO step 4: write the local time in format into result.
-     *  a. snprintf() " %s" (a space, then the format) into padded.
-     *  b. time(NULL), then localtime_r() (not localtime(): the comment in the handout says
-     *     why). If either fails, return -1.
-     *  c. strftime(result, cap, padded, &local), between the two #pragma lines below: the
-     *     compiler rightly warns about a format that is not written in the source, and the
-     *     pragmas tell it that this one is wanted (check_format() has vetted it).
-     *  d. 0 means "does not fit" (the space makes the result at least 1 byte): return -1.
-     *     Otherwise drop the space, memmove(result, result + 1, len), and return len - 1. */
-    char padded[1 + FORMAT_MAX + 1];
-    (void)padded;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    /* the strftime() call goes here */
-#pragma GCC diagnostic pop
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "format_time(\"%s\", ..., %zu)", format, cap);
 }
 
@@ -144,17 +112,7 @@ static size_t answer(const char *request, size_t len, char *reply, size_t cap)
  * datagram is one message, so a reply in two sendto()s would be two replies. */
 static void serve(int fd, char *request, size_t cap)
 {
-    /* TODO step 5: the request loop, until a stop is requested.
-     *  a. wait_readable(fd, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. receive_request() into request, with a struct sockaddr_storage for the sender;
-     *     -1: nothing to answer, continue.
-     *  c. char reply[1 + RESULT_MAX + 1]; answer() writes the reply and returns its length.
-     *  d. sendto() the reply, in one call, to the sender's address. If it fails:
-     *     warn_errno("send to %s", peer) and continue: the next client is still welcome.
-     *  e. Print one line (addr_to_text() writes the sender):
-     *     "request from PEER: sent N bytes", or for an error reply
-     *     "request from PEER: sent error: ..." (the whole reply). */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "serve(%d, ..., %zu)", fd, cap);
 }
 

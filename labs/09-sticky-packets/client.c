@@ -91,17 +91,7 @@ static void send_words(int fd, char **words, int count, double gap)
  * (they may well share a segment on the way); then one framed reply per message. */
 static void echo_messages(int fd, char **messages, int count)
 {
-    /* TODO step 7: send every message as a frame, then read one framed reply for each.
-     *  a. send_frame() each message (its length: strlen). Failure: die_errno("send").
-     *     Send them all before reading any reply: they may well travel together.
-     *  b. For i = 1 to count: recv_frame(fd, MAX_FRAME_LEN, &reply, &len).
-     *       FRAME_OK       printf "reply I: K bytes "TEXT"" (describe_bytes()), free(reply)
-     *       FRAME_END,
-     *       FRAME_SHORT    die("the server closed the connection after %d of %d replies",
-     *                      i - 1, count)
-     *       FRAME_TOO_BIG  die("the server announced a reply of %" PRIu32 " bytes, over the
-     *                      limit of %d", len, MAX_FRAME_LEN)
-     *       FRAME_ERROR    die_errno("receive") */
+    /* TODO step 7: see step 7 in README.md. */
     todo(7, "echo_messages(%d, ..., %d)", fd, count);
 }
 
@@ -169,24 +159,14 @@ static void finish_upload(struct upload *up)
 /* Step 11: a JSON object as a frame, as the header and the trailer go; deletes object. */
 static void send_json(int fd, cJSON *object, const char *what)
 {
-    /* TODO step 11: send object as a frame of JSON text, then delete it.
-     *  a. cJSON_PrintUnformatted(object) gives the text (NULL: die("out of memory"), after
-     *     cJSON_Delete(object)); cJSON_Delete(object) in any case.
-     *  b. Longer than MAX_HEADER_LEN: cJSON_free() the text, die("the %s is longer than %d
-     *     bytes", what, MAX_HEADER_LEN).
-     *  c. send_frame() it, then cJSON_free() it. If send_frame failed with EPIPE or
-     *     ECONNRESET, the server has refused the upload and hung up: carry on, its answer
-     *     says why. Another failure: die_errno("send"). */
+    /* TODO step 11: see step 11 in README.md. */
     todo(11, "send_json(%d, ..., \"%s\")", fd, what);
 }
 
 /* Step 11: the header frame: {"name": ..., "size": ...}. */
 static void send_header(int fd, const struct upload *up)
 {
-    /* TODO step 11: the header frame {"name": ..., "size": ...}: cJSON_CreateObject(), then
-     *  cJSON_AddStringToObject(header, "name", up->name) and
-     *  cJSON_AddNumberToObject(header, "size", (double)up->size); send_json() it as the
-     *  "header". No digest here: it comes in the trailer, after the file. */
+    /* TODO step 11: see step 11 in README.md. */
     todo(11, "send_header(%d, \"%s\")", fd, up->path);
 }
 
@@ -195,23 +175,14 @@ static void send_header(int fd, const struct upload *up)
  * reading (it has refused the upload: its answer says why). */
 static bool send_body(int fd, struct upload *up)
 {
-    /* TODO step 11: send the file's up->size bytes, right after the header, and hash them.
-     *  Loop until all are sent: read() up to CHUNK_LEN bytes from up->file into up->chunk
-     *  (-1 with EINTR: again; -1: die_errno("cannot read %s", ...); 0, or more than
-     *  announced: die("%s changed while it was being sent", ...)), then send_all() them,
-     *  then hash_chunk() them: the kernel delivers this chunk while you hash it, and the
-     *  file is read only once. If send_all fails with EPIPE or ECONNRESET, the server has
-     *  stopped reading (it refused the upload): return false, and its answer will say why.
-     *  Another failure: die_errno("send"). Return true once everything is sent. */
+    /* TODO step 11: see step 11 in README.md. */
     todo(11, "send_body(%d, \"%s\")", fd, up->path);
 }
 
 /* Step 11: the trailer frame, after the file: {"sha256": ...}, the digest of what was sent. */
 static void send_trailer(int fd, struct upload *up)
 {
-    /* TODO step 11: the trailer frame {"sha256": HEX}, after the file. finish_hash(up) puts
-     *  the digest of everything sent into up->sha256; hex_encode() it into 65 chars, then
-     *  build the object with cJSON and send_json() it as the "trailer". */
+    /* TODO step 11: see step 11 in README.md. */
     todo(11, "send_trailer(%d, \"%s\")", fd, up->path);
 }
 

@@ -40,17 +40,7 @@ int send_all(int fd, const void *buf, size_t len)
  * through wait_readable(), so that SIGTERM or a silent peer ends it. */
 ssize_t recv_exact(int fd, void *buf, size_t len)
 {
-    /* TODO step 2: receive exactly len bytes into buf.
-     *  a. Keep a count of the bytes you have. While it is below len:
-     *     - wait_readable(fd, IDLE_TIMEOUT_MS): 1 means there is something to read. On 0 (the
-     *       server is stopping) set errno = ECANCELED, on -2 (the peer said nothing for
-     *       10 s) errno = ETIMEDOUT, and return -1; on -1 just return -1.
-     *     - recv() into the part of buf that is still empty (buf + have, len - have).
-     *       -1 with EINTR: try again. -1 otherwise: return -1. 0: the peer closed; stop.
-     *     - add what recv() returned to the count.
-     *  b. Return the count: len, or fewer if the peer closed first.
-     *  One recv() returns whatever has arrived: 1 byte of a 4-byte length, or two messages
-     *  at once. That is the whole lesson of this lab, and this loop is its answer. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "recv_exact(%d, ..., %zu)", fd, len);
 }
 
@@ -58,19 +48,13 @@ ssize_t recv_exact(int fd, void *buf, size_t len)
  * of this machine. (htonl() and ntohl() do the same; spelling it out shows what they do.) */
 void frame_prefix_encode(uint32_t len, unsigned char prefix[FRAME_PREFIX_LEN])
 {
-    /* TODO step 3: write len into prefix[0..3], most significant byte first (big-endian,
-     *  "network byte order"): prefix[0] = len >> 24, ..., prefix[3] = len & 0xff.
-     *  Not memcpy(prefix, &len, 4): that copies this machine's byte order, and x86 is
-     *  little-endian, so 5 would go out as 05 00 00 00. The README shows what a big-endian
-     *  reader makes of that. (htonl() is the library's name for this conversion.) */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "frame_prefix_encode(%" PRIu32 ", ...)", len);
 }
 
 uint32_t frame_prefix_decode(const unsigned char prefix[FRAME_PREFIX_LEN])
 {
-    /* TODO step 3: the opposite of frame_prefix_encode(): prefix[0] is the most significant
-     *  byte. Cast each byte to uint32_t before shifting it (an unsigned char shifted by 24
-     *  is an int, and 0xff << 24 does not fit in one). (ntohl() does the same.) */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "frame_prefix_decode(%02x %02x %02x %02x)", prefix[0], prefix[1], prefix[2], prefix[3]);
 }
 
@@ -80,12 +64,7 @@ uint32_t frame_prefix_decode(const unsigned char prefix[FRAME_PREFIX_LEN])
  * delay by up to 40 ms. */
 int send_frame(int fd, const void *payload, uint32_t len)
 {
-    /* TODO step 5: send the 4-byte prefix and then the payload.
-     *  Put both in one buffer (malloc(FRAME_PREFIX_LEN + len): frame_prefix_encode() into
-     *  its first 4 bytes, memcpy() the payload after them) and send_all() it, then free it.
-     *  Return 0, or -1 with errno set (keep send_all()'s errno across free()).
-     *  Why one buffer: two sends of 4 bytes and then the payload are just as correct, but
-     *  Nagle's algorithm may hold the second back until the first is acknowledged. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "send_frame(%d, ..., %" PRIu32 ")", fd, len);
 }
 
@@ -93,15 +72,7 @@ int send_frame(int fd, const void *payload, uint32_t len)
  * the length in between. */
 enum frame_status recv_frame(int fd, uint32_t max, char **payload, uint32_t *len)
 {
-    /* TODO step 4: receive one frame of at most max bytes.
-     *  a. recv_exact() the 4 bytes of the prefix: -1 is FRAME_ERROR; 0 bytes is FRAME_END
-     *     (the peer closed between frames: a normal end); 1 to 3 bytes is FRAME_SHORT.
-     *  b. *len = frame_prefix_decode(). If *len > max, return FRAME_TOO_BIG - before
-     *     anything else: the length is the peer's claim, and 0xFFFFFFFF would make you
-     *     allocate 4 GiB and wait for bytes that never come.
-     *  c. malloc(*len + 1) (NULL: FRAME_ERROR), recv_exact() the payload into it. Fewer than
-     *     *len bytes: free it, FRAME_SHORT (or FRAME_ERROR if recv_exact returned -1).
-     *  d. Put a NUL after the payload, *payload = the buffer, return FRAME_OK. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "recv_frame(%d, %" PRIu32 ", ...)", fd, max);
 }
 
@@ -109,15 +80,7 @@ enum frame_status recv_frame(int fd, uint32_t max, char **payload, uint32_t *len
  * else: "../x" or "/etc/x" would write elsewhere, "" and "." are the directory itself. */
 const char *file_name_problem(const char *name)
 {
-    /* TODO step 8: return why name cannot be a file name in the upload directory, or NULL.
-     *  Refuse, in this order, with these words (the README lists them):
-     *    ""                         "the file name is empty"
-     *    more than FILE_NAME_MAX    "the file name is longer than 255 bytes"
-     *    a '/' anywhere             "the file name must not contain '/'"
-     *    a '.' first                "the file name must not start with '.'"
-     *    a byte < 0x20 or 0x7f      "the file name must not contain control characters"
-     *  A name like "../x" or "/etc/x" would make the server write outside its directory:
-     *  the name is the peer's word, so it is checked before it is ever used as a path. */
+    /* TODO step 8: see step 8 in README.md. */
     todo(8, "file_name_problem(\"%s\")", name);
 }
 
@@ -148,28 +111,14 @@ static bool hex_decode(const char *text, unsigned char *out, size_t n)
 /* Step 8: the header's fields, once the JSON is known to be an object. */
 static const char *header_fields(const cJSON *root, struct upload_header *header)
 {
-    /* TODO step 8: check the header's fields and fill in *header.
-     *  a. cJSON_GetObjectItemCaseSensitive(root, "name"), then "size", then "sha256".
-     *     No "name" string (cJSON_IsString): "the header has no \"name\" string"; no "size"
-     *     number (cJSON_IsNumber): "the header has no \"size\" number".
-     *  b. file_name_problem(name->valuestring): return its answer if it has one.
-     *  c. size->valuedouble (JSON numbers are doubles) must be a whole number from 0 to
-     *     MAX_FILE_SIZE, else "the size must be a whole number of bytes from 0 to 1 GiB".
-     *     (value == (double)(uint64_t)value tells a whole number, once it is in range.)
-     *  d. "sha256" is optional: the tutorials put the digest in the header, this lab sends
-     *     it in the trailer. header->has_sha256 = whether it is there. If it is, it must be
-     *     a string that hex_decode() turns into header->sha256, else
-     *     "sha256 must be 64 hexadecimal digits".
-     *  e. Copy the name into header->name, the size into header->size; return NULL. */
+    /* TODO step 8: see step 8 in README.md. */
     todo(8, "header_fields(...)");
 }
 
 /* Step 8: the trailer's one field, the digest of the file that came before it. */
 static const char *trailer_fields(const cJSON *root, unsigned char sha256[SHA256_LEN])
 {
-    /* TODO step 8: the trailer's one field: its "sha256" (cJSON_GetObjectItemCaseSensitive).
-     *  Not a string: "the trailer has no \"sha256\" string". Then hex_decode() it into
-     *  sha256, else "sha256 must be 64 hexadecimal digits". Return NULL if all is well. */
+    /* TODO step 8: see step 8 in README.md. */
     todo(8, "trailer_fields(...)");
 }
 

@@ -113,15 +113,7 @@ static void report_receive_error(const char *peer)
  * tutorials' `conn.recv(1024)` does - and prints what it gets, so you can see it is wrong. */
 static void naive_receive(int conn, const char *peer)
 {
-    /* TODO step 1: the naive receiver - write the mistake, on purpose, and watch it.
-     *  Loop:
-     *  a. wait_readable(conn, IDLE_TIMEOUT_MS). Not 1: set errno (0: ECANCELED, -2:
-     *     ETIMEDOUT), report_receive_error(peer), return.
-     *  b. recv(conn, buf, sizeof buf, 0) into a buffer of NAIVE_BUF_LEN bytes: one call,
-     *     taken for one message. -1 with EINTR: again. -1: report_receive_error(), return.
-     *     0: the client closed; leave the loop.
-     *  c. print_message(++count, buf, got): "message N: K bytes "TEXT"".
-     *  After the loop: "end of stream from PEER after N messages" ("1 message" for one). */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "naive_receive(%d, \"%s\")", conn, peer);
 }
 
@@ -132,18 +124,7 @@ static void naive_receive(int conn, const char *peer)
  * finds each one's end from its length. */
 static void echo_frames(int conn, const char *peer)
 {
-    /* TODO step 6: answer every frame with a frame holding the same bytes.
-     *  For count = 1, 2, ...: recv_frame(conn, MAX_FRAME_LEN, &payload, &len), then
-     *    FRAME_OK       print_message(count, payload, len); send_frame() it back; free it.
-     *                   If send_frame fails: warn_errno("send to %s", peer) and return.
-     *    FRAME_END      printf "end of stream from PEER after N messages" (N = count - 1;
-     *                   "1 message" for one), return
-     *    FRAME_SHORT    warn("%s closed the connection in the middle of a frame", peer)
-     *    FRAME_TOO_BIG  warn("refused a frame of %" PRIu32 " bytes from %s: the limit is
-     *                   %d bytes", len, peer, MAX_FRAME_LEN): hang up - what follows cannot
-     *                   be trusted to be a frame either
-     *    FRAME_ERROR    report_receive_error(peer)
-     *  and return after each of the last four. */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "echo_frames(%d, \"%s\")", conn, peer);
 }
 
@@ -187,10 +168,10 @@ static void hang_up_after_refusal(int conn, const char *peer)
     long long give_up = now_ms() + DRAIN_PATIENCE_MS;
     while (drained < DRAIN_LIMIT) {
         long long left = give_up - now_ms();
-        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT: the server is stopping */
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             break; /* the patience is over (or poll failed): close all the same */
         ssize_t got = recv(conn, scrap, sizeof scrap, 0);
         if (got == 0 || (got == -1 && errno != EINTR))
@@ -268,9 +249,9 @@ enum body_result {
 static ssize_t recv_some(int fd, void *buf, size_t len)
 {
     for (;;) {
-        int ready = wait_readable(fd, IDLE_TIMEOUT_MS);
-        if (ready != 1) {
-            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+        enum wait_result ready = wait_readable(fd, IDLE_TIMEOUT_MS);
+        if (ready != WAIT_READABLE) {
+            errno = ready == WAIT_STOPPED ? ECANCELED : ready == WAIT_TIMEOUT ? ETIMEDOUT : errno;
             return -1;
         }
         ssize_t got = recv(fd, buf, len, 0);
@@ -333,17 +314,7 @@ static enum body_result receive_body(int conn, const char *peer, int file, uint6
 static enum body_result receive_trailer(int conn, const char *peer,
                                         unsigned char sha256[SHA256_LEN], char why[WHY_LEN])
 {
-    /* TODO step 10: receive the trailer: a frame, like the header.
-     *  a. recv_frame(conn, MAX_HEADER_LEN, &json, &len).
-     *       FRAME_END, FRAME_SHORT  why = "the upload ended before its trailer": BODY_REFUSED
-     *       FRAME_TOO_BIG           why = "a trailer of %" PRIu32 " bytes is over the limit
-     *                               of %d bytes" (len, MAX_HEADER_LEN): BODY_REFUSED
-     *       FRAME_ERROR             errno ETIMEDOUT: why = "nothing arrived for %d s"
-     *                               (IDLE_TIMEOUT_MS / 1000), BODY_REFUSED; otherwise
-     *                               report_receive_error(peer), BODY_ABANDONED
-     *     (snprintf(why, WHY_LEN, ...) writes a reason.)
-     *  b. upload_trailer_parse(json, len, sha256), then free(json). A problem: copy it into
-     *     why, BODY_REFUSED. Otherwise BODY_OK: sha256 holds the client's digest. */
+    /* TODO step 10: see step 10 in README.md. */
     todo(10, "receive_trailer(%d, \"%s\", ...)", conn, peer);
 }
 
@@ -354,25 +325,7 @@ static enum body_result receive_trailer(int conn, const char *peer,
 static void store_upload(int conn, const char *peer, const struct options *opts,
                          const struct upload_header *header)
 {
-    /* TODO step 10: store the file so that its name appears only once it is right.
-     *  a. temp = "DIR/.upload-XXXXXX", final = "DIR/NAME" (snprintf; both fit in PATH_MAX;
-     *     DIR is opts->dir). mkstemp(temp) creates and opens a new file with a unique name.
-     *     If it fails: warn_errno("cannot create a file in %s", opts->dir), refuse(conn,
-     *     peer, "the server cannot store files now"), return.
-     *  b. receive_body() (given, above) receives the file into it and computes the SHA-256
-     *     of what arrived, chunk by chunk, into digest (pass NULL instead of digest when
-     *     opts->verify is false: -N, which hashes nothing). Then close() the file: a failing
-     *     close is a failed write ("the server cannot write the file: %s", strerror(errno)).
-     *  c. The digest the client promises: header->sha256 if header->has_sha256 (the
-     *     tutorials' way: no trailer follows), else receive_trailer()'s.
-     *  d. If opts->verify, the two digests must be equal (memcmp), else refuse with
-     *     "the checksum does not match: the file that arrived has sha256 HEX"
-     *     (hex_encode() the digest of what arrived).
-     *  e. rename(temp, final) - only now does NAME exist, whole and verified. If it fails:
-     *     "the server cannot store the file: %s".
-     *  f. On any failure: unlink(temp), then refuse(conn, peer, "%s", why) unless it was
-     *     BODY_ABANDONED (no one to tell). On success: accept_upload(conn, peer, header,
-     *     the digest, or NULL if opts->verify is false). */
+    /* TODO step 10: see step 10 in README.md. */
     todo(10, "store_upload(%d, \"%s\", \"%s\", \"%s\")", conn, peer, opts->dir, header->name);
 }
 
@@ -380,16 +333,7 @@ static void store_upload(int conn, const char *peer, const struct options *opts,
  * everything in it is checked before a single byte of the file is accepted. */
 static void receive_upload(int conn, const char *peer, const struct options *opts)
 {
-    /* TODO step 9: receive one upload's header, check it, then store the file.
-     *  a. The header is a frame: recv_frame(conn, MAX_HEADER_LEN, &json, &len).
-     *       FRAME_END, FRAME_SHORT  warn("%s closed the connection before the end of the
-     *                               header", peer), return
-     *       FRAME_TOO_BIG           refuse(conn, peer, "a header of %" PRIu32 " bytes is
-     *                               over the limit of %d bytes", len, MAX_HEADER_LEN), return
-     *       FRAME_ERROR             report_receive_error(peer), return
-     *  b. upload_header_parse(json, len, &header), then free(json). A problem: refuse(conn,
-     *     peer, "%s", problem) and return - before a single byte of the file is read.
-     *  c. store_upload(conn, peer, opts, &header). */
+    /* TODO step 9: see step 9 in README.md. */
     todo(9, "receive_upload(%d, \"%s\", \"%s\")", conn, peer, opts->dir);
 }
 
@@ -399,10 +343,10 @@ static void receive_upload(int conn, const char *peer, const struct options *opt
 static void serve(int listener, enum mode mode, const struct options *opts)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;

@@ -224,10 +224,10 @@ static enum outcome await_reply(int fd, const struct server *server, uint32_t id
         /* poll() with the time left rather than SO_RCVTIMEO: a receive timeout starts
          * again with every recvfrom(), so after each stray datagram we would have to work
          * out the time left and set it again anyway. */
-        int ready = wait_readable(fd, ms_until(&end));
-        if (ready == -2)
+        enum wait_result ready = wait_readable(fd, ms_until(&end));
+        if (ready == WAIT_TIMEOUT)
             return TIMED_OUT;
-        if (ready != 1) {
+        if (ready != WAIT_READABLE) {
             warn_errno("poll");
             return FAILED;
         }

@@ -156,10 +156,10 @@ static void serve(int fd, struct loss *loss)
     static char data[MAX_DATAGRAM]; /* static: 64 KiB is a lot for a stack */
     for (;;) {
         /* Waiting here rather than in recvfrom() lets SIGTERM and Ctrl-C end the wait. */
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             return;
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         /* peer_len is value-result: set it again before every call. */
         struct sockaddr_storage peer;

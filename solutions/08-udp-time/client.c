@@ -52,20 +52,28 @@ static int open_socket(const char *host, const char *port)
     return fd;
 }
 
-/* Step 7: the reply, into reply[0..cap), waiting at most timeout_ms for it. Returns its
- * length; -2 if nothing came in time; -1 on an error (errno says which: ECONNREFUSED when
- * nothing listens on the server's port, reported to us because the socket is connected). */
-static ssize_t receive_reply(int fd, char *reply, size_t cap, int timeout_ms)
+/* What came of waiting for the reply. */
+enum outcome { GOT_REPLY, TIMED_OUT, FAILED };
+
+/* Step 7: the reply, into reply[0..cap) and its length into *len, waiting at most timeout_ms
+ * for it. FAILED comes with errno set: ECONNREFUSED when nothing listens on the server's
+ * port, reported to us because the socket is connected. */
+static enum outcome receive_reply(int fd, char *reply, size_t cap, int timeout_ms, size_t *len)
 {
     /* recv() alone would wait forever for a reply that was lost: wait with a limit first. */
-    int ready = wait_readable(fd, timeout_ms);
-    if (ready != 1)
-        return ready == -2 ? -2 : -1;
-    ssize_t len;
+    enum wait_result ready = wait_readable(fd, timeout_ms);
+    if (ready == WAIT_TIMEOUT)
+        return TIMED_OUT;
+    if (ready != WAIT_READABLE)
+        return FAILED;
+    ssize_t got;
     do
-        len = recv(fd, reply, cap, 0);
-    while (len == -1 && errno == EINTR);
-    return len;
+        got = recv(fd, reply, cap, 0);
+    while (got == -1 && errno == EINTR);
+    if (got == -1)
+        return FAILED;
+    *len = (size_t)got;
+    return GOT_REPLY;
 }
 
 /* Step 8: the time goes to stdout; an error reply to stderr, with its own exit status. The
@@ -122,13 +130,14 @@ int main(int argc, char **argv)
     }
 
     char reply[REPLY_BUF];
-    ssize_t len = receive_reply(fd, reply, sizeof reply, (int)(opts.timeout * 1000));
+    size_t len;
+    enum outcome outcome = receive_reply(fd, reply, sizeof reply, (int)(opts.timeout * 1000), &len);
     int receive_errno = errno;
     close(fd); /* before any exit below: nothing is left open, whatever happens */
     errno = receive_errno;
-    if (len == -2)
+    if (outcome == TIMED_OUT)
         die("no reply from %s port %s within %g s", cli.host, cli.port, opts.timeout);
-    if (len == -1)
+    if (outcome == FAILED)
         die_errno("no reply from %s port %s", cli.host, cli.port);
-    return print_reply(reply, (size_t)len);
+    return print_reply(reply, len);
 }

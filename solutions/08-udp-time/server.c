@@ -173,10 +173,10 @@ static size_t answer(const char *request, size_t len, char *reply, size_t cap)
 static void serve(int fd, char *request, size_t cap)
 {
     for (;;) {
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len;

@@ -42,9 +42,9 @@ ssize_t recv_exact(int fd, void *buf, size_t len)
     char *next = buf;
     size_t have = 0;
     while (have < len) {
-        int ready = wait_readable(fd, IDLE_TIMEOUT_MS);
-        if (ready != 1) {
-            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+        enum wait_result ready = wait_readable(fd, IDLE_TIMEOUT_MS);
+        if (ready != WAIT_READABLE) {
+            errno = ready == WAIT_STOPPED ? ECANCELED : ready == WAIT_TIMEOUT ? ETIMEDOUT : errno;
             return -1;
         }
         ssize_t got = recv(fd, next + have, len - have, 0);

@@ -116,9 +116,9 @@ static void naive_receive(int conn, const char *peer)
     char buf[NAIVE_BUF_LEN];
     unsigned count = 0;
     for (;;) {
-        int ready = wait_readable(conn, IDLE_TIMEOUT_MS);
-        if (ready != 1) {
-            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+        enum wait_result ready = wait_readable(conn, IDLE_TIMEOUT_MS);
+        if (ready != WAIT_READABLE) {
+            errno = ready == WAIT_STOPPED ? ECANCELED : ready == WAIT_TIMEOUT ? ETIMEDOUT : errno;
             report_receive_error(peer);
             return;
         }
@@ -216,10 +216,10 @@ static void hang_up_after_refusal(int conn, const char *peer)
     long long give_up = now_ms() + DRAIN_PATIENCE_MS;
     while (drained < DRAIN_LIMIT) {
         long long left = give_up - now_ms();
-        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT: the server is stopping */
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             break; /* the patience is over (or poll failed): close all the same */
         ssize_t got = recv(conn, scrap, sizeof scrap, 0);
         if (got == 0 || (got == -1 && errno != EINTR))
@@ -297,9 +297,9 @@ enum body_result {
 static ssize_t recv_some(int fd, void *buf, size_t len)
 {
     for (;;) {
-        int ready = wait_readable(fd, IDLE_TIMEOUT_MS);
-        if (ready != 1) {
-            errno = ready == 0 ? ECANCELED : ready == -2 ? ETIMEDOUT : errno;
+        enum wait_result ready = wait_readable(fd, IDLE_TIMEOUT_MS);
+        if (ready != WAIT_READABLE) {
+            errno = ready == WAIT_STOPPED ? ECANCELED : ready == WAIT_TIMEOUT ? ETIMEDOUT : errno;
             return -1;
         }
         ssize_t got = recv(fd, buf, len, 0);
@@ -478,10 +478,10 @@ static void receive_upload(int conn, const char *peer, const struct options *opt
 static void serve(int listener, enum mode mode, const struct options *opts)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;
