@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import limits, programs, sandbox
+from harness import limits, programs, registry, sandbox
 
 from . import batch, grade, loop, package, reports, room
 
@@ -49,8 +49,7 @@ def grade_command(args) -> int:
         reports.write_all(results, out, title, impl, time.monotonic() - started,
                           html=args.html)
 
-    labs = [lab.rstrip("/").split("/")[-1] for lab in args.labs]
-    results = grade.grade(build_dir, impl, labs or None, out, extra, tests_dirs,
+    results = grade.grade(build_dir, impl, args.labs or None, out, extra, tests_dirs,
                           progress=lambda lab: print(f"grading {lab} ...", file=sys.stderr),
                           done=save)
     save(results)
@@ -79,7 +78,7 @@ def grade_submission(args, tree: Path) -> int:
     caps = sandbox.Caps(**{k: v for k, v in (("memory", args.limit_memory),
                                              ("disk", args.limit_disk)) if v})
     request = room.Request(tree=str(tree), out=str(out), course_build=str(build_dir),
-                           labs=[lab.rstrip("/").split("/")[-1] for lab in args.labs],
+                           labs=args.labs,
                            tests_dirs=[str(d.resolve()) for d in
                                        [programs.ROOT / "tests", *args.tests_dir]],
                            valgrind=args.valgrind, limit_fsize=args.limit_fsize,
@@ -140,11 +139,20 @@ def batch_command(args) -> int:
 
 
 def package_command(args) -> int:
-    if args.kind == "student":
-        path = package.student_package(args.out or Path("dist/socklab-student.tar.gz"))
-    else:
-        path = package.gradescope_package(args.out or Path("dist/socklab-autograder.zip"),
-                                          [d.resolve() for d in args.hidden])
+    for folder in args.hidden:
+        if not folder.is_dir():
+            print(f"socklab package: --hidden {folder}: not a folder of test modules",
+                  file=sys.stderr)
+            return 2
+    try:
+        if args.kind == "student":
+            path = package.student_package(args.out or Path("dist/socklab-student.tar.gz"))
+        else:
+            path = package.gradescope_package(args.out or Path("dist/socklab-autograder.zip"),
+                                              [d.resolve() for d in args.hidden])
+    except package.PackageError as e:
+        print(f"socklab package: {e}", file=sys.stderr)
+        return 2
     print(path)
     return 0
 
@@ -156,12 +164,24 @@ def main(argv: list[str]) -> int:
             build_dir, rest = Path(rest[1]), rest[2:]
         return loop.main(argv[0], rest, build_dir.resolve())
     args = make_parser().parse_args(argv)
+    try:  # 03, labs/03-tcp-echo/ and 03-tcp-echo all mean 03-tcp-echo
+        args.labs = [registry.find(lab) for lab in getattr(args, "labs", [])]
+    except registry.UnknownLab as e:
+        print(f"socklab {args.command}: {e}", file=sys.stderr)
+        return 2
     return args.run(args)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument gets one line, not the usage text as well."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help says more)\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
     """Every command but check and watch (loop.py parses theirs), with its options."""
-    parser = argparse.ArgumentParser(prog="socklab", description="socklab's grader")
+    parser = OneLineParser(prog="socklab", description="socklab's grader")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("grade", help="build, test and score the labs of one implementation")

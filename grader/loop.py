@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from harness import programs
+from harness import programs, registry
 from harness.checks import printable, printable_text
 from harness.shortio import ShortIO
 
@@ -50,26 +50,15 @@ class Request:
 
 
 def known_labs() -> list[str]:
-    """Every lab with a test module: tests/test_01_tcp_basic.py is 01-tcp-basic."""
-    return sorted(p.stem[len("test_"):].replace("_", "-")
-                  for p in (ROOT / "tests").glob("test_[0-9][0-9]_*.py"))
+    return registry.names()
 
 
 def resolve_lab(command: str, arg: str) -> str:
     """The lab an argument names: 03-tcp-echo, labs/03-tcp-echo/, or just 03."""
-    labs = known_labs()
-    path = Path(arg)
-    if path.is_file():
-        raise BadArguments(f"socklab {command}: {arg} is a file; give a lab, such as "
-                           f"{path.parent.name if path.parent.name in labs else labs[0]}")
-    name = path.name if arg.strip("/") else ""
-    if name in labs:
-        return name
-    by_number = [lab for lab in labs if name and lab.split("-")[0] == name.zfill(2)]
-    if len(by_number) == 1 and name.isdigit():
-        return by_number[0]
-    raise BadArguments(f"socklab {command}: no lab {arg!r}; the labs are {labs[0]} ... "
-                       f"{labs[-1]} ({' '.join(lab[:2] for lab in labs)})")
+    try:
+        return registry.find(arg)
+    except registry.UnknownLab as e:
+        raise BadArguments(f"socklab {command}: {e}") from None
 
 
 def parse(command: str, argv: list[str]) -> Request:

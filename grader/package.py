@@ -8,11 +8,13 @@
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
 
+from harness import registry
 from harness.programs import PYTHON, ROOT
 
 # Never handed out: the references, the mistakes made from them, and what builds produce.
@@ -46,21 +48,52 @@ rm -f /autograder/results/results.json
 """
 
 
+class PackageError(Exception):
+    """The course cannot be handed out as it is (a registered lab lacks a file)."""
+
+
 def course_files(root: Path = ROOT) -> list[Path]:
-    """The files of the course, relative to root (from git when it is a checkout)."""
+    """The files of the course, relative to root (from git when it is a checkout): the labs
+    of labs.txt, each whole, and nothing of a lab without its line there."""
     try:
         listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], check=True,
                                 capture_output=True).stdout.decode().split("\0")
         files = [Path(f) for f in listed if f]
     except (subprocess.CalledProcessError, FileNotFoundError):
         files = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
-    return sorted(f for f in files if _handed_out(f) and (root / f).exists())
+    files = sorted(f for f in files if _handed_out(f) and (root / f).exists())
+    missing = [str(f) for f in _students_need() if f not in files]
+    if missing:
+        raise PackageError(f"a lab of labs.txt lacks {', '.join(missing)}")
+    return files
+
+
+def _students_need() -> list[Path]:
+    """What each registered lab must hand out: its skeleton, its handout, its checks."""
+    needed = []
+    for lab in registry.labs():
+        folder = Path("labs") / lab.name
+        needed += [folder / f"{program}.c" for program in lab.programs]
+        needed += [folder / source for source in lab.sources]
+        needed += [folder / "README.md", lab.test_module.relative_to(ROOT)]
+    return needed
+
+
+def _lab_of(rel: Path) -> str | None:
+    """The lab a file belongs to (labs/NN-x/..., docs/NN-x.md, tests/test_NN_x.py), or None."""
+    text = rel.as_posix()
+    match = (re.match(r"(?:labs|docs/lessons)/(\d\d-[^/.]+)", text)
+             or re.match(r"docs/(\d\d-[^/]+)\.md$", text)
+             or re.match(r"tests/test_(\d\d_\w+)\.py$", text))
+    return match.group(1).replace("_", "-") if match else None
 
 
 def _handed_out(rel: Path) -> bool:
     text = rel.as_posix()
+    lab = _lab_of(rel)
     return (rel.parts[0] not in EXCLUDED_TOP and not EXCLUDED_PARTS & set(rel.parts)
-            and not text.startswith(EXCLUDED_PREFIXES))
+            and not text.startswith(EXCLUDED_PREFIXES)
+            and (lab is None or lab in registry.names()))
 
 
 def student_package(out: Path, root: Path = ROOT) -> Path:

@@ -15,6 +15,7 @@ Modules, one job each:
   checks         the failures a test raises: what was expected, what came back, a hint
   story          the steps a test took, rendered with the programs' last lines on failure
   trace          a check's conversation: the programs' socket calls and the peers' events
+  registry       the labs of the course, as labs.txt lists them (one line per lab)
   programs       which binaries implement a lab (labs/, solutions/, a mutant, a submission)
   peers          the other side of a TCP conversation, written in Python
   udp            the other side of a UDP conversation

@@ -3,6 +3,7 @@
     from harness import registry
     registry.labs()                 # every lab, in order
     registry.lab("03-tcp-echo")     # one; UnknownLab names the ones there are
+    registry.find("labs/03-tcp-echo/")  # the name of the lab a command-line argument means
 """
 from __future__ import annotations
 
@@ -74,3 +75,22 @@ def lab(name: str) -> Lab:
         if entry.name == name:
             return entry
     raise UnknownLab(f"no lab {name!r}: the labs are {', '.join(names())}")
+
+
+def find(arg: str) -> str:
+    """The lab a command-line argument names: 03-tcp-echo, labs/03-tcp-echo/, or just 03 or 3.
+    UnknownLab says what was wrong, in a line."""
+    known = names()
+    path = Path(arg)
+    if path.is_file():
+        example = path.parent.name if path.parent.name in known else known[0]
+        raise UnknownLab(f"{arg} is a file; give a lab, such as {example}")
+    name = path.name if arg.strip("/") else ""
+    if name in known:
+        return name
+    if name.isdigit():
+        for candidate in known:
+            if candidate[:2] == name.zfill(2):
+                return candidate
+    raise UnknownLab(f"no lab {arg!r}; the labs are {known[0]} ... {known[-1]} "
+                     f"({' '.join(lab[:2] for lab in known)})")

@@ -10,7 +10,6 @@ import signal
 from harness import PAST_THE_LAST_PORT, Deadline, expect, expect_equal, peers, poll_until, show
 
 LAB = "01-tcp-basic"
-KIND = "tcp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
 

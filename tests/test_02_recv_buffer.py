@@ -30,7 +30,6 @@ from harness import (PYTHON, CheckFailure, Deadline, Proc, Result, expect, expec
                      poll_until, read_program_file, show)
 
 LAB = "02-recv-buffer"
-KIND = "tcp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
 DEFAULT_TEXT = b"TCP delivers a stream of bytes, not messages.\n"

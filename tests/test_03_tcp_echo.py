@@ -17,7 +17,6 @@ from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, describe_status
                      expect_equal, peers, show)
 
 LAB = "03-tcp-echo"
-KIND = "tcp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
 

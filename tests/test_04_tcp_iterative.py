@@ -16,7 +16,6 @@ from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_
                      poll_until, show)
 
 LAB = "04-tcp-iterative"
-KIND = "tcp"
 
 MAX_LINE_LEN = 256  # the server's documented limit, in bytes before the newline
 CLOSED_RE = r"^closed (\S+) after (\d+) lines?$"

@@ -23,7 +23,6 @@ from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_
                      poll_until, show)
 
 LAB = "05-tcp-threaded"
-KIND = "tcp"
 
 ADDR = r"(?:\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):\d+"
 WELCOME = "Welcome! You are {}. Send a name per line, exit to leave.\n"

@@ -15,7 +15,6 @@ from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeer
                      expect_equal, show, silent_port)
 
 LAB = "06-udp-basic"
-KIND = "udp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
 LARGEST = 65507  # the largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header)

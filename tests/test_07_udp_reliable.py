@@ -19,7 +19,6 @@ from harness import (Address, CheckFailure, UdpPeer, UdpPeerServer, expect, expe
                      silent_port)
 
 LAB = "07-udp-reliable"
-KIND = "udp"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
 ATTEMPT_RE = rf"^attempt (\d+): sent request (\d+) to {ADDR}, waiting (\d+\.\d+) s$"

@@ -19,7 +19,6 @@ from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeer
                      expect_equal, show, silent_port)
 
 LAB = "08-udp-time"
-KIND = "udp"
 
 UTC = {"TZ": "UTC"}
 # Japan: nine hours ahead of UTC, no summer time, and the zone's name is JST. The POSIX string

@@ -30,7 +30,6 @@ from harness import (MAX_HEADER_LEN, CheckFailure, Deadline, Ended, Reader, cont
                      seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
 
 LAB = "09-sticky-packets"
-KIND = "tcp"
 
 MAX_FRAME_LEN = 1 << 20  # the limits the handout documents (and MAX_HEADER_LEN)
 MAX_FILE_SIZE = 1 << 30

@@ -5,7 +5,8 @@ looks for it, and nothing documented is gone. No program is started; nothing is 
 - the grader's commands and options: docs/instructors.md, "Every command and its options";
 - ./socklab's header: the commands its code runs, each in the README or the docs;
 - the modules of harness/ and grader/: their docstrings and docs/harness.md, "The pieces";
-- the Python that runs the harness: harness/programs.py's PYTHON, the one place it is said.
+- the Python that runs the harness: harness/programs.py's PYTHON, the one place it is said;
+- the compiler flags of cmake/flags.cmake: each explained in the README's "Compiler flags".
 """
 from __future__ import annotations
 
@@ -259,3 +260,27 @@ def test_the_python_is_said_in_one_place():
              if p != ROOT / "harness" / "programs.py" and p != Path(__file__).resolve()
              and python in p.read_text()]
     assert not again, f"{again} write {python} again: use harness.PYTHON"
+
+
+# -- the compiler flags: cmake/flags.cmake sets them, the README says why each -----------------
+
+def cmake_flags() -> set[str]:
+    """The -W, -f and -D flags every lab program gets (warnings, skeletons' extras, hardening)."""
+    text = (ROOT / "cmake" / "flags.cmake").read_text()
+    flags = set()
+    for name in ("SOCKLAB_WARNINGS", "SOCKLAB_SKELETON_WARNINGS", "SOCKLAB_HARDENING"):
+        value = re.search(rf"^set\({name}\b(.*?)\)$", text, re.MULTILINE | re.DOTALL)
+        assert value, f"cmake/flags.cmake no longer sets {name}"
+        flags |= set(re.findall(r"(?<![\w$])-[WfD][\w=,+-]*", value.group(1)))
+    return flags
+
+
+def test_the_readme_explains_every_compiler_flag():
+    text = section(ROOT / "README.md", "## Compiler flags")
+    explained = set(re.findall(r"(?<![\w$])-[WfD][\w=,+-]*", text))
+    assert cmake_flags() - explained == set(), "README.md's 'Compiler flags' does not explain " \
+        f"{sorted(cmake_flags() - explained)}, which cmake/flags.cmake sets"
+    stale = {flag for flag in explained - cmake_flags() if flag.startswith("-W")
+             and flag != "-Wcast-qual"}  # the one the README says is left out, and why
+    assert not stale, f"README.md explains {sorted(stale)}, which cmake/flags.cmake no " \
+                      "longer sets"
