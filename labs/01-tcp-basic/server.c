@@ -71,10 +71,10 @@ static ssize_t recv_line(int fd, char *line, size_t cap)
 {
     size_t len = 0;
     for (;;) {
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             errno = ECANCELED;
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             return -1;
         ssize_t got = recv(fd, line + len, cap - 1 - len, 0);
         if (got == -1 && errno == EINTR)
