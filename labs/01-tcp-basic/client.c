@@ -26,12 +26,7 @@ struct options {
 /* Step 5: a socket connected to host:port. Exits with a message if no address answers. */
 static int connect_to_server(const char *host, const char *port)
 {
-    /* TODO step 5: return a socket connected to host:port.
-     *  a. getaddrinfo(host, port, ...) with hints AF_UNSPEC and SOCK_STREAM.
-     *     On failure: die("cannot connect to %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address, until one works: socket(), then connect(). Close the ones that
-     *     fail.
-     *  c. freeaddrinfo(). If nothing worked: die_errno("cannot connect to %s port %s", ...). */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "connect_to_server(\"%s\", \"%s\")", host, port);
 }
 
@@ -39,9 +34,7 @@ static int connect_to_server(const char *host, const char *port)
  * in connect(); the server logs that same address as its peer (getpeername). */
 static void print_addresses(int fd)
 {
-    /* TODO step 6: print "connected from LOCAL to SERVER".
-     *  getsockname() gives our own address, getpeername() the server's; addr_to_text()
-     *  formats each. */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "print_addresses(%d)", fd);
 }
 
@@ -65,11 +58,7 @@ static void send_all(int fd, const char *buf, size_t len)
  * Returns the reply's length; it is NUL-terminated. */
 static size_t recv_until_closed(int fd, char *reply, size_t cap)
 {
-    /* TODO step 7: read the reply until the server closes the connection.
-     *  Call recv() into reply + len again and again: each call returns the bytes that have
-     *  arrived so far (maybe only part of the reply), and 0 once the server has closed.
-     *  Stop there. Keep room for the NUL; if the reply fills the buffer,
-     *  die("the reply is longer than %zu bytes", cap - 1). NUL-terminate, return the length. */
+    /* TODO step 7: see step 7 in README.md. */
     todo(7, "recv_until_closed(%d, ..., %zu)", fd, cap);
 }
 

@@ -28,21 +28,14 @@ enum {
 /* Step 1: a socket listening on host:port. Exits with a message if there is none. */
 static int open_listener(const char *host, const char *port)
 {
-    /* TODO step 1: return a socket listening on host:port.
-     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_STREAM, AI_PASSIVE.
-     *     On failure: die("cannot listen on %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address in the list, until one works: socket(), then
-     *     setsockopt(SO_REUSEADDR) (the README says why), then bind(). Close the ones that fail.
-     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot listen on ...").
-     *  d. listen(fd, BACKLOG) and return fd. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "open_listener(\"%s\", \"%s\")", host, port);
 }
 
 /* Step 2: with -p 0 the OS chose the port; getsockname() tells us which one it was. */
 static void print_listening_address(int listener)
 {
-    /* TODO step 2: print "listening on HOST:PORT" with the port the OS chose.
-     *  getsockname() fills a struct sockaddr_storage; addr_to_text() formats it. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "print_listening_address(%d)", listener);
 }
 
@@ -71,10 +64,10 @@ static ssize_t recv_line(int fd, char *line, size_t cap)
 {
     size_t len = 0;
     for (;;) {
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             errno = ECANCELED;
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             return -1;
         ssize_t got = recv(fd, line + len, cap - 1 - len, 0);
         if (got == -1 && errno == EINTR)
@@ -109,15 +102,7 @@ static bool valid_name(const char *name, size_t len)
  * and the server goes on: a client must never be able to stop the server. */
 static void greet(int conn, const char *peer)
 {
-    /* TODO step 4: greet one client.
-     *  a. recv_line() (above) reads the name. If it fails with ECANCELED, return: the server
-     *     is stopping. Another failure (but EMSGSIZE): warn_errno("receive from %s", peer),
-     *     return. Drop a '\r' at the end of the name (telnet and nc -C send "\r\n").
-     *  b. A good name (valid_name()): reply "Hello NAME, you are PEER\n" and print
-     *     "greeted NAME at PEER". A bad one (or EMSGSIZE): reply
-     *     "error: a name is 1 to 32 printable characters\n" and print
-     *     "rejected a bad name from PEER".
-     *  c. send_all() the reply; if it fails, warn_errno("send to %s", peer) and return. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "greet(%d, \"%s\")", conn, peer);
 }
 
@@ -125,12 +110,7 @@ static void greet(int conn, const char *peer)
  * socket stays open for the next one. */
 static void serve(int listener)
 {
-    /* TODO step 3: the connection loop, until a stop is requested.
-     *  a. wait_readable(listener, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. accept() the client into a struct sockaddr_storage. ECONNABORTED and EINTR: the
-     *     client gave up; continue. Any other error: die_errno("accept").
-     *  c. Print "connection from PEER" (addr_to_text()), greet() the client, close() it. */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "serve(%d)", listener);
 }
 

@@ -134,12 +134,7 @@ static void report_chunk(FILE *report, size_t number, const char *chunk, size_t 
  * server closed the connection, nothing more will ever come), or -1 with errno set. */
 static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *report, bool quiet)
 {
-    /* TODO step 3: call recv() once and report what it returned.
-     *  a. recv(fd, buf, size, 0). If it fails with EINTR (a signal interrupted the wait),
-     *     call it again; another failure: return -1 (errno says why).
-     *  b. Unless quiet, report_chunk(report, number, buf, n): it prints
-     *     "recv N: K bytes ..." (or "recv N: 0 bytes, end of stream" for 0).
-     *  c. Return the number of bytes. Do not add a '\0': the chunk is bytes, not a string. */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "read_chunk(%d, ..., %zu, %zu, ...)", fd, size, number);
 }
 
@@ -148,9 +143,7 @@ static ssize_t read_chunk(int fd, char *buf, size_t size, size_t number, FILE *r
  * strlen(). */
 static void write_payload(struct sink *sink, const char *data, size_t len)
 {
-    /* TODO step 5: add len to sink->payload_len and, if sink->out is not NULL, write the len
-     *  bytes with fwrite(data, 1, len, sink->out). Check that all len were written; if not,
-     *  die_errno("write %s", sink->out_name). Never fputs() or strlen(): '\0' is data here. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "write_payload(..., %zu bytes)", len);
 }
 
@@ -175,15 +168,7 @@ static void print_header(const struct sink *sink)
  * (the rest is body). */
 static size_t take_header(struct sink *sink, const char *data, size_t len)
 {
-    /* TODO step 7: split the HTTP header off, byte by byte.
-     *  While the header is not done and data is left: if sink->header is full, set
-     *  sink->header_too_long and return len (main() reports it, once everything is
-     *  closed, and receive_all() stops reading); otherwise copy
-     *  the next byte into sink->header, and the header is done when its last 4 bytes are
-     *  "\r\n\r\n" (memcmp). Look at the whole header kept so far, not just this chunk: the
-     *  "\r\n\r\n" may be split across two chunks.
-     *  If this call finished the header, print_header(sink). Return how many bytes of data
-     *  went into the header (0 once it is done: then everything is body). */
+    /* TODO step 7: see step 7 in README.md. */
     todo(7, "take_header(..., %zu bytes)", len);
 }
 
@@ -200,17 +185,7 @@ static void consume(struct sink *sink, const char *data, size_t len)
  * what gets lost. */
 static struct totals receive_all(int fd, const struct options *opts, struct sink *sink)
 {
-    /* TODO step 4: the receive loop.
-     *  a. malloc() a buffer of opts->buffer_size bytes (none: die_errno("cannot allocate a
-     *     %zu-byte buffer", ...)).
-     *  b. Loop: read_chunk() (step 3) with the number of this recv(): totals.reads + 1.
-     *     0 means the server has closed: stop. -1: keep errno in totals.error and stop (main()
-     *     reports it once the socket is closed). Otherwise count the read and its bytes in
-     *     totals and hand the chunk to consume(); stop if sink->header_too_long. A chunk
-     *     shorter than the buffer is NOT the end: the rest may not have arrived yet. With
-     *     opts->once, stop after this first recv() (on purpose: that is the tutorials'
-     *     bug).
-     *  c. free() the buffer and return the totals. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "receive_all(%d, -b %zu, ...)", fd, opts->buffer_size);
 }
 
@@ -218,12 +193,7 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
  * the connection after the response: the same end-of-payload signal as our own server's. */
 static void send_request(int fd, const char *host, const char *port, const char *path, FILE *report)
 {
-    /* TODO step 6: send an HTTP/1.0 GET request for path.
-     *  a. snprintf() into a char request[PATH_MAX_LEN + 256]:
-     *     "GET PATH HTTP/1.0\r\nHost: HOST:PORT\r\nConnection: close\r\n\r\n"
-     *     (an IPv6 host, one with ':' in it, goes in brackets: "[::1]:8000"). If it does not
-     *     fit, die("the request for %s does not fit in %zu bytes", path, sizeof request).
-     *  b. send_all() it, then print "request: GET PATH HTTP/1.0" on report. */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "send_request(%d, \"%s\", \"%s\", \"%s\", ...)", fd, host, port, path);
 }
 

@@ -157,7 +157,7 @@ static ssize_t fill_chunk(const struct payload *payload, size_t offset, char *ch
 static int send_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        if (wait_readable(fd, 0) == 0) {
+        if (wait_readable(fd, 0) == WAIT_STOPPED) {
             errno = ECANCELED;
             return -1;
         }
@@ -185,15 +185,7 @@ static void limit_send_wait(int conn)
  * server is stopping) and returns false. */
 static bool send_payload(int conn, const struct payload *payload, const char *peer, size_t *sent)
 {
-    /* TODO step 2: send the whole payload to one client, a chunk at a time.
-     *  a. A char chunk[CHUNK_SIZE]; *sent counts the bytes sent so far, starting at 0.
-     *  b. Loop: fill_chunk(payload, *sent, chunk, sizeof chunk) copies the next bytes of the
-     *     payload into chunk and returns how many (0: the payload is over; -1: the file could
-     *     not be read: warn_errno("read %s", payload->path) and return false).
-     *  c. send_all() the len bytes of the chunk (never strlen(chunk): a file may hold '\0').
-     *     If it fails, warn_errno("send to %s after %zu bytes", peer, *sent) unless errno is
-     *     ECANCELED (the server is stopping), and return false. Add len to *sent.
-     *  d. When the payload is over, return true. (end_payload() says "sent", later.) */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "send_payload(%d, ..., \"%s\")", conn, peer);
 }
 
@@ -228,12 +220,12 @@ static void end_payload(int conn, size_t sent, const char *peer)
     long long give_up = now_ms() + DRAIN_PATIENCE_MS;
     while (drained < DRAIN_LIMIT) {
         long long left = give_up - now_ms();
-        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT: the server is stopping */
-        if (ready == -2)
+        if (ready == WAIT_TIMEOUT)
             break; /* patience is over */
-        if (ready == -1) {
+        if (ready == WAIT_ERROR) {
             warn_errno("poll");
             return;
         }
@@ -263,16 +255,7 @@ static void end_payload(int conn, size_t sent, const char *peer)
  * Then we close its socket, whatever happened: every accepted socket is closed. */
 static void serve(int listener, const struct payload *payload)
 {
-    /* TODO step 1: the connection loop, until a stop is requested (as in lab 01).
-     *  a. wait_readable(listener, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. accept() the client into a struct sockaddr_storage. ECONNABORTED and EINTR: the
-     *     client gave up; continue. Any other error: die_errno("accept").
-     *  c. Print "connection from PEER" (addr_to_text()), call limit_send_wait(conn), send the
-     *     payload with send_payload() (step 2), and if it was all sent, call end_payload(),
-     *     which ends the stream (the client's recv() then returns 0) without losing its tail.
-     *  d. Then close() the connection, however the sending went: every socket accept()
-     *     returns must be closed, or the server runs out of descriptors. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "serve(%d, ...)", listener);
 }
 

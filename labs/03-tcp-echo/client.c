@@ -46,8 +46,7 @@ static int connect_to_server(const char *host, const char *port)
  * function as the server's). Returns 0, or -1 with errno set. */
 static int send_all(int fd, const char *buf, size_t len)
 {
-    /* TODO step 5: the same as the server's send_all (step 3): loop until all len bytes are
-     *  sent, with MSG_NOSIGNAL; return 0, or -1 with errno set. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "send_all(%d, buf, %zu)", fd, len);
 }
 
@@ -58,11 +57,7 @@ static int send_all(int fd, const char *buf, size_t len)
  * or fewer if the server closed), or -1 with errno set. */
 static ssize_t recv_exact(int fd, char *buf, size_t len)
 {
-    /* TODO step 6: receive len bytes into buf, and return how many came.
-     *  recv(fd, buf + have, len - have, 0) returns what has arrived so far: add it to have,
-     *  and call recv() again until have == len. -1 with EINTR: try again; -1 otherwise:
-     *  return -1. 0: the server has closed the connection, and the rest will never come:
-     *  stop and return have (fewer than len; echo_line() reports it). */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "recv_exact(%d, buf, %zu)", fd, len);
 }
 
@@ -92,17 +87,7 @@ static bool echo_line(int fd, const char *line, size_t len, char *reply)
  * Returns the exit status: 0, or 1 if something failed (already reported). */
 static int chat(int fd)
 {
-    /* TODO step 4: the communication loop, one line of stdin at a time. Return 0 at "exit" or
-     * the end of the input, 1 if echo_line() fails (it has said why on stderr).
-     *  a. getline(&line, &line_cap, stdin) reads a line; it allocates line, and grows it as
-     *     needed (free it at the end). It returns the line's length, or -1 at the end of the
-     *     input: then stop. Afterwards, if ferror(stdin): warn_errno("read the standard
-     *     input") and return 1.
-     *  b. Drop the '\n' at the end of the line. An empty line: skip it, go on to the next
-     *     one. (A send() of 0 bytes puts nothing on the wire, so no reply would ever come.)
-     *     The line "exit": stop.
-     *  c. echo_line() (above) sends the line and prints the reply. It needs a reply buffer at
-     *     least as long as the line: malloc() or realloc() one (free it at the end). */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "chat(%d)", fd);
 }
 

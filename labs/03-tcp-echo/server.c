@@ -74,10 +74,10 @@ static void print_listening_address(int listener)
 static int accept_client(int listener, char peer[ADDR_TEXT_LEN])
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return -1;
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage addr;
         socklen_t addr_len = sizeof addr;
@@ -98,10 +98,7 @@ static int accept_client(int listener, char peer[ADDR_TEXT_LEN])
  * negative. */
 static void uppercase(char *buf, size_t len)
 {
-    /* TODO step 2: turn every byte from 'a' to 'z' in buf[0..len) into 'A' to 'Z'.
-     *  Leave every other byte as it is, including those above 127: the client may send
-     *  anything, not only text. Compare with 'a' and 'z' yourself (a letter's uppercase is
-     *  'A' + (c - 'a')); do not use toupper(), whose answer depends on the locale. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "uppercase(buf, %zu)", len);
 }
 
@@ -112,11 +109,7 @@ static void uppercase(char *buf, size_t len)
  * is to kill the process. With this flag send() fails with EPIPE instead, and we decide. */
 static int send_all(int fd, const char *buf, size_t len)
 {
-    /* TODO step 3: send all len bytes of buf, and return 0; on an error return -1.
-     *  send(fd, buf, len, MSG_NOSIGNAL) returns how many bytes it took, which may be fewer
-     *  than len: move buf forward by that much, take it off len, and send again until len
-     *  is 0. -1 with errno EINTR (a signal arrived): just try again. -1 with any other errno:
-     *  return -1 and leave errno as it is (the caller reports it). */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "send_all(%d, buf, %zu)", fd, len);
 }
 
@@ -126,17 +119,7 @@ static int send_all(int fd, const char *buf, size_t len)
  * server's life: we say so on stderr and return like after a normal close. */
 static unsigned long long echo_until_closed(int conn, const char *peer)
 {
-    /* TODO step 1: the communication loop. Count the bytes you echo, and return the count
-     * when the conversation is over. Round and round:
-     *  a. wait_readable(conn, -1): 0 means SIGTERM or Ctrl-C arrived (return the count), -1 an
-     *     error (die_errno("poll")).
-     *  b. recv() into a buffer of BUF_SIZE bytes. It returns what has arrived, 1 byte or many.
-     *     -1 with EINTR: go round again. -1 otherwise (e.g. the client reset the connection):
-     *     warn_errno("receive from %s", peer) and return the count.
-     *     0: the client closed its side; nothing more will ever come: return the count.
-     *  c. uppercase() what you got (step 2) and send_all() it back (step 3), then add it to
-     *     the count. If send_all() fails (the client has gone): warn_errno("send to %s",
-     *     peer) and return the count. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "echo_until_closed(%d, \"%s\")", conn, peer);
 }
 

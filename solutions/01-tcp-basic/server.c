@@ -98,10 +98,10 @@ static ssize_t recv_line(int fd, char *line, size_t cap)
 {
     size_t len = 0;
     for (;;) {
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             errno = ECANCELED;
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             return -1;
         ssize_t got = recv(fd, line + len, cap - 1 - len, 0);
         if (got == -1 && errno == EINTR)
@@ -165,10 +165,10 @@ static void greet(int conn, const char *peer)
 static void serve(int listener)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;

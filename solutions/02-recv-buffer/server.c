@@ -157,7 +157,7 @@ static ssize_t fill_chunk(const struct payload *payload, size_t offset, char *ch
 static int send_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        if (wait_readable(fd, 0) == 0) {
+        if (wait_readable(fd, 0) == WAIT_STOPPED) {
             errno = ECANCELED;
             return -1;
         }
@@ -235,12 +235,12 @@ static void end_payload(int conn, size_t sent, const char *peer)
     long long give_up = now_ms() + DRAIN_PATIENCE_MS;
     while (drained < DRAIN_LIMIT) {
         long long left = give_up - now_ms();
-        int ready = wait_readable(conn, left > 0 ? (int)left : 0);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(conn, left > 0 ? (int)left : 0);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT: the server is stopping */
-        if (ready == -2)
+        if (ready == WAIT_TIMEOUT)
             break; /* patience is over */
-        if (ready == -1) {
+        if (ready == WAIT_ERROR) {
             warn_errno("poll");
             return;
         }
@@ -271,10 +271,10 @@ static void end_payload(int conn, size_t sent, const char *peer)
 static void serve(int listener, const struct payload *payload)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;

@@ -74,10 +74,10 @@ static void print_listening_address(int listener)
 static int accept_client(int listener, char peer[ADDR_TEXT_LEN])
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return -1;
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage addr;
         socklen_t addr_len = sizeof addr;
@@ -131,10 +131,10 @@ static unsigned long long echo_until_closed(int conn, const char *peer)
     char buf[BUF_SIZE];
     unsigned long long echoed = 0;
     for (;;) {
-        int ready = wait_readable(conn, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(conn, -1);
+        if (ready == WAIT_STOPPED)
             return echoed; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         ssize_t got = recv(conn, buf, sizeof buf, 0);
         if (got == -1 && errno == EINTR)
