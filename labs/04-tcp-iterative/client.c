@@ -87,15 +87,7 @@ static void send_all(int fd, const char *buf, size_t len)
  * next call. The server's lines have a known maximum, so a longer one is an error here. */
 static bool read_line(struct line_reader *r, char **line)
 {
-    /* TODO step 5: the next line from the server, as in the server's read_line (step 3),
-     * but simpler: the server's lines are never too long, so a full buffer without a newline
-     * is an error here.
-     *  a. memmove() the bytes after the last line to the front; r->len -= r->used; r->used = 0.
-     *  b. Loop: memchr() for '\n'. Found: replace it with '\0', *line = r->buf,
-     *     r->used = its index + 1, return true. Not found and the buffer is full:
-     *     die("the server sent a line longer than %d bytes", MAX_REPLY_LEN).
-     *     Otherwise recv() into r->buf + r->len (EINTR: try again; -1: die_errno("receive");
-     *     0: return false, the server closed) and add to r->len. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "read_line(fd %d)", r->fd);
 }
 
@@ -133,16 +125,7 @@ static bool is_exit(const char *line, size_t len)
  * before it answered. */
 static bool talk(int fd)
 {
-    /* TODO step 4: the client's communication loop.
-     *  a. struct line_reader from_server = {.fd = fd}; print_answer() the welcome (false:
-     *     return false).
-     *  b. Loop over the lines of stdin with getline(&line, &cap, stdin) (it allocates line).
-     *     Note whether the line is "exit" (is_exit()), add a '\n' if the last line has none
-     *     (it may go where the NUL is), send_all() it. "exit": stop reading input. Otherwise
-     *     print_answer() the answer; if that fails, stop with false.
-     *  c. ferror(stdin): die_errno("read standard input"). free(line).
-     *  d. Done sending: shutdown(fd, SHUT_WR) (die_errno("shutdown") on error), so the
-     *     server's recv() returns 0, then print_until_closed() and return true. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "talk(%d)", fd);
 }
 

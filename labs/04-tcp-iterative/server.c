@@ -124,10 +124,10 @@ static int send_all(int fd, const char *buf, size_t len)
 static ssize_t receive_more(struct line_reader *r)
 {
     for (;;) {
-        int ready = wait_readable(r->fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(r->fd, -1);
+        if (ready == WAIT_STOPPED)
             errno = ECANCELED;
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             return -1;
         ssize_t got = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
         if (got == -1 && errno == EINTR)
@@ -143,19 +143,7 @@ static ssize_t receive_more(struct line_reader *r)
  * ours live in the connection's own struct.) */
 static enum line_status read_line(struct line_reader *r, char **line, size_t *len)
 {
-    /* TODO step 3: hand out the next line, keeping what follows it for the next call.
-     *  a. First forget the line handed out last time: memmove() the r->len - r->used bytes
-     *     after it to the front of r->buf, subtract r->used from r->len, set r->used to 0.
-     *  b. Loop:
-     *     - memchr() r->buf for '\n'. Found: r->used = its index + 1 (the line and its
-     *       newline). If r->overlong, this newline ends a line we dropped: clear the flag and
-     *       return LINE_TOO_LONG. Otherwise replace the '\n' with '\0', point *line at
-     *       r->buf, set *len to the index, return LINE_OK.
-     *     - No newline and r->len == sizeof r->buf: the line is too long. Set r->overlong and
-     *       r->len = 0 (drop those bytes; read on to the line's newline).
-     *     - receive_more(r) (above) appends what has arrived. 0: return LINE_END (the client
-     *       closed). -1: return LINE_STOP if errno is ECANCELED, else LINE_ERROR.
-     *       Otherwise add it to r->len and go round again. */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "read_line(fd %d)", r->fd);
 }
 
@@ -183,17 +171,7 @@ static bool send_text(const struct connection *c, const char *text, size_t len)
  * client must never be able to stop the server. */
 static void converse(struct connection *c)
 {
-    /* TODO step 2: the communication loop with one client.
-     *  a. send_text() the welcome: "welcome PEER, send lines; 'exit' to leave\n".
-     *  b. Loop: read_line(&c->in, ...).
-     *     - LINE_END or LINE_STOP: return. LINE_ERROR: warn_errno("receive from %s", c->peer),
-     *       return.
-     *     - LINE_TOO_LONG: count the line (++c->lines) and send
-     *       "error: line N is longer than 256 bytes\n" (use MAX_LINE_LEN).
-     *     - LINE_OK: drop a '\r' at the end of the line (telnet and nc -C send "\r\n").
-     *       "exit": send "bye\n" and return. Anything else: count it and send
-     *       numbered_reply(++c->lines, ...), e.g. "1: hello\n".
-     *  If a send_text() fails, the client is gone: return. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "converse(\"%s\")", c->peer);
 }
 
@@ -201,15 +179,7 @@ static void converse(struct connection *c)
  * converse until it leaves, close its socket, and only then accept the next. */
 static void serve(int listener)
 {
-    /* TODO step 1: the connection loop, until a stop is requested.
-     *  a. wait_readable(listener, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. accept() the client into a struct sockaddr_storage. ECONNABORTED and EINTR: the
-     *     client gave up; continue. Any other error: die_errno("accept").
-     *  c. Make a fresh struct connection for this client (count 0, empty buffer, in.fd set),
-     *     write its address into conn.peer with addr_to_text(), print "connection from PEER".
-     *  d. converse() with it; then close() its socket and print
-     *     "closed PEER after N lines" ("after 1 line" for one). */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "serve(%d)", listener);
 }
 

@@ -125,16 +125,7 @@ static bool print_reply(struct server_conn *server)
  * sent. Returns false (after saying why) if the conversation broke off. */
 static bool converse(int fd)
 {
-
-    /* TODO step 5: the conversation.
-     *  a. struct server_conn server = {.fd = fd}; then print_reply(&server) reads and prints
-     *     the welcome line. If it returns false (it has said why), return false.
-     *  b. Read standard input line by line: getline(&line, &cap, stdin) until it returns -1.
-     *     Make sure the line ends with exactly one '\n': the last line of a file may have
-     *     none (getline always leaves room for one more byte). send_all() the line (on
-     *     failure: warn_errno("send"), return false); then print_reply(&server) (false:
-     *     return false). After the line "exit" and its reply, stop.
-     *  c. free() the line getline() allocated, on every way out. Return true. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "converse(%d)", fd);
 }
 

@@ -194,23 +194,7 @@ static bool valid_name(const char *name, size_t len)
  * its own: the client's context, and the buffers on this thread's stack. */
 static void converse(struct client *client)
 {
-
-    /* TODO step 2: the conversation with one client. This runs in the client's own thread,
-     * at the same time as other clients' threads: keep every buffer on this function's stack
-     * or in *client, never in a static or global variable.
-     *  a. send_all() the welcome "Welcome! You are PEER. Send a name per line, exit to leave.\n",
-     *     with client->peer as PEER.
-     *  b. Then, in a loop, read the next line with recv_line(client, name), where name is a
-     *     char[LINE_MAX_LEN]. It returns -1 with errno EMSGSIZE for a line too long (answer it
-     *     with the error below and go on); any other -1 means the client left (errno 0) or
-     *     an error (then warn_errno("receive from %s", client->peer)): return.
-     *  c. Drop a '\r' at the end of the line (telnet and nc -C end lines with "\r\n").
-     *  d. "exit": reply "Bye!\n", and return once it is sent. A valid_name(): print
-     *     "greeted NAME at PEER" and reply "Hello, NAME!\n". Anything else: print
-     *     "rejected a bad name from PEER" and reply
-     *     "error: a name is 1 to 32 printable characters\n". Print each line with one
-     *     printf(): then lines that threads print at the same time never mix.
-     *  e. If a send_all() fails: warn_errno("send to %s", client->peer) and return. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "converse(client %s)", client->peer);
 }
 
@@ -248,16 +232,7 @@ static void remove_client(struct server *server, struct client *client)
  *     that the thread touches nothing of the server's: main may destroy it all and exit. */
 static void finish_client(struct client *client)
 {
-
-    /* TODO step 3: the end of a client thread, in this order.
-     *  a. Keep client->server in a variable (client is freed below), then
-     *     remove_client(server, client): from then on stop_clients() no longer touches
-     *     this socket.
-     *  b. close(client->fd) (warn_errno("close") if it fails), print
-     *     "connection from PEER closed", free(client).
-     *  c. lock(server); one thread fewer is running: server->running--; if none is left,
-     *     pthread_cond_signal(&server->all_done) (inside check_pthread()): stop_clients()
-     *     may be waiting for that; unlock(server). After this, touch nothing of the server's. */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "finish_client(client %s)", client->peer);
 }
 
@@ -276,20 +251,7 @@ static void *client_thread(void *arg)
  * pthread_join() it, so the system frees its stack (8 MiB) as soon as it ends. */
 static void start_client_thread(struct server *server, int fd, const char *peer)
 {
-
-    /* TODO step 1: start a thread that talks to this client.
-     *  a. calloc() a struct client: this connection's own context, on the heap. Never give
-     *     the thread &fd or any other variable of the accept loop: the loop overwrites it
-     *     with the next client, maybe before the thread has even looked at it.
-     *     If calloc() fails: warn_errno("no memory for %s", peer), close(fd), return.
-     *  b. Fill in its fd and server, and copy peer into client->peer (snprintf with "%s").
-     *  c. add_client(server, client): listed and counted before the thread exists, so that
-     *     a stop that comes at any moment finds it.
-     *  d. pthread_create(&thread, NULL, client_thread, client). It returns an error number
-     *     (0 when all is well), not -1 and errno: on failure set errno to it,
-     *     warn_errno("cannot start a thread for %s", peer), finish_client(client), return.
-     *  e. pthread_detach(thread), inside check_pthread(): no one will join this thread, so
-     *     the system frees its stack as soon as it ends. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "start_client_thread(%d, \"%s\")", fd, peer);
 }
 
@@ -297,10 +259,10 @@ static void start_client_thread(struct server *server, int fd, const char *peer)
 static void accept_clients(struct server *server, int listener)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;
@@ -324,16 +286,7 @@ static void accept_clients(struct server *server, int listener)
  * threads can take it to count themselves out. */
 static void stop_clients(struct server *server)
 {
-
-    /* TODO step 4: end every conversation, and wait until every client thread has finished.
-     *  a. lock(server). For each client in the list server->open (follow ->next):
-     *     shutdown(client->fd, SHUT_RDWR). Its thread's recv() then returns 0, and the thread
-     *     ends as if its client had left (step 3). If shutdown fails with an errno other than
-     *     ENOTCONN (a client that had reset already): warn_errno("shutdown %s", client->peer).
-     *  b. While server->running > 0: pthread_cond_wait(&server->all_done, &server->lock),
-     *     inside check_pthread(). It releases the lock while it sleeps, so that the threads
-     *     can take it to count themselves out, and takes it again before it returns.
-     *  c. unlock(server). */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "stop_clients()");
 }
 

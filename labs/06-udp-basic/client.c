@@ -43,13 +43,7 @@ struct server {
  * host cannot be resolved. */
 static int open_socket(const char *host, const char *port, struct server *server)
 {
-    /* TODO step 4: return a UDP socket, and put the server's address in *server.
-     *  a. getaddrinfo(host, port, ...) with hints AF_UNSPEC and SOCK_DGRAM (no AI_PASSIVE).
-     *     On failure: die("cannot send to %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For the first address socket() accepts: copy ai_addr (ai_addrlen bytes) into
-     *     server->addr and set server->addr_len. No connect(), no bind().
-     *  c. freeaddrinfo(). If no socket: die_errno("cannot make a socket for %s port %s", ...).
-     *  d. addr_to_text() the server's address into server->text; return the socket. */
+    /* TODO step 4: see step 4 in README.md. */
     todo(4, "open_socket(\"%s\", \"%s\", ...)", host, port);
 }
 
@@ -60,11 +54,7 @@ static int open_socket(const char *host, const char *port, struct server *server
  * Returns false (with a message) if the datagram could not be sent. */
 static bool send_message(int fd, const struct server *server, const void *msg, size_t len)
 {
-    /* TODO step 5: send the len bytes of msg to the server as one datagram.
-     *  a. sendto() to server->addr. On failure: warn_errno("sendto %s", server->text) and
-     *     return false (EMSGSIZE: too big for one datagram).
-     *  b. getsockname(): now that we have sent, the socket has its ephemeral port. Print
-     *     "sent LEN bytes from LOCAL to SERVER" (addr_to_text() for LOCAL). Return true. */
+    /* TODO step 5: see step 5 in README.md. */
     todo(5, "send_message(%d, %s, ..., %zu)", fd, server->text, len);
 }
 
@@ -120,15 +110,7 @@ static int ms_until(const struct timespec *end)
 static ssize_t receive_reply(int fd, const struct server *server, unsigned char *reply, size_t cap,
                              int timeout_ms)
 {
-    /* TODO step 6: wait for the server's reply, timeout_ms at most in all.
-     *  a. end = deadline_in(timeout_ms), once, before the loop.
-     *  b. Loop: wait_readable(fd, ms_until(&end)). -2 means the time is up:
-     *     warn("no reply from %s within %g s", server->text, timeout_ms / 1000.0), return -1.
-     *     -1: warn_errno("poll"), return -1.
-     *  c. recvfrom() into reply (cap bytes), with the sender's address. EINTR: again. Another
-     *     error: warn_errno("recvfrom"), return -1.
-     *  d. same_address() with server->addr: return the length. Anybody else: print
-     *     "ignored N bytes from HOST:PORT (not the server)" and wait again. */
+    /* TODO step 6: see step 6 in README.md. */
     todo(6, "receive_reply(%d, %s, ..., %zu, %d)", fd, server->text, cap, timeout_ms);
 }
 

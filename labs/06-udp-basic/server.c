@@ -30,13 +30,7 @@ enum {
 /* Step 1: a UDP socket bound to host:port. Exits with a message if there is none. */
 static int open_socket(const char *host, const char *port)
 {
-    /* TODO step 1: return a UDP socket bound to host:port.
-     *  a. getaddrinfo(host, port, ...) with hints: AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE.
-     *     On failure: die("cannot bind to %s port %s: %s", host, port, gai_strerror(rc)).
-     *  b. For each address in the list, until one works: socket(), then bind(). Close the
-     *     ones that fail. (No listen() and no SO_REUSEADDR for UDP: the README says why.)
-     *  c. freeaddrinfo() the list. If nothing worked: die_errno("cannot bind to ...").
-     *     Return the socket. */
+    /* TODO step 1: see step 1 in README.md. */
     todo(1, "open_socket(\"%s\", \"%s\")", host, port);
 }
 
@@ -67,9 +61,7 @@ static void uppercase_ascii(unsigned char *data, size_t len)
 static void reply(int fd, const unsigned char *data, size_t len, const struct sockaddr *to,
                   socklen_t to_len, const char *peer)
 {
-    /* TODO step 3: sendto() the len bytes of data to the address to (to_len bytes long).
-     *  A datagram goes whole or not at all: no loop. If sendto() fails,
-     *  warn_errno("sendto %s", peer) and return: the server goes on with the next datagram. */
+    /* TODO step 3: see step 3 in README.md. */
     todo(3, "reply(%d, ..., %zu, ..., \"%s\")", fd, len, peer);
 }
 
@@ -78,14 +70,7 @@ static void reply(int fd, const unsigned char *data, size_t len, const struct so
 static void serve(int fd)
 {
     unsigned char data[MAX_DATAGRAM]; /* 64 KiB: fine on the stack of a one-thread program */
-    /* TODO step 2: the datagram loop, until a stop is requested.
-     *  a. wait_readable(fd, -1): 0 means SIGTERM/SIGINT arrived (return), -1 an error
-     *     (die_errno("poll")).
-     *  b. recvfrom() one datagram into data (all of it: sizeof data), with the sender's address
-     *     in a struct sockaddr_storage; set its length variable to sizeof before every call.
-     *     EINTR and ECONNREFUSED: continue. Any other error: die_errno("recvfrom").
-     *  c. Print "datagram of N bytes from PEER" (addr_to_text()). 0 bytes is a datagram too.
-     *  d. uppercase_ascii() the data, then reply() to the sender. */
+    /* TODO step 2: see step 2 in README.md. */
     todo(2, "serve(%d) with a buffer of %zu bytes", fd, sizeof data);
 }
 

@@ -124,10 +124,10 @@ static int send_all(int fd, const char *buf, size_t len)
 static ssize_t receive_more(struct line_reader *r)
 {
     for (;;) {
-        int ready = wait_readable(r->fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(r->fd, -1);
+        if (ready == WAIT_STOPPED)
             errno = ECANCELED;
-        if (ready != 1)
+        if (ready != WAIT_READABLE)
             return -1;
         ssize_t got = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
         if (got == -1 && errno == EINTR)
@@ -235,10 +235,10 @@ static void converse(struct connection *c)
 static void serve(int listener)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;

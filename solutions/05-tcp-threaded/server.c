@@ -324,10 +324,10 @@ static void start_client_thread(struct server *server, int fd, const char *peer)
 static void accept_clients(struct server *server, int listener)
 {
     for (;;) {
-        int ready = wait_readable(listener, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(listener, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;

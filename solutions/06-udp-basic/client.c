@@ -151,12 +151,12 @@ static ssize_t receive_reply(int fd, const struct server *server, unsigned char 
     for (;;) {
         /* Without a limit here, a lost request or a lost reply - or no server at all - would
          * leave us waiting forever: UDP never tells us that nobody is listening. */
-        int ready = wait_readable(fd, ms_until(&end));
-        if (ready == -2) {
+        enum wait_result ready = wait_readable(fd, ms_until(&end));
+        if (ready == WAIT_TIMEOUT) {
             warn("no reply from %s within %g s", server->text, timeout_ms / 1000.0);
             return -1;
         }
-        if (ready != 1) {
+        if (ready != WAIT_READABLE) {
             warn_errno("poll");
             return -1;
         }

@@ -98,10 +98,10 @@ static void serve(int fd)
 {
     unsigned char data[MAX_DATAGRAM]; /* 64 KiB: fine on the stack of a one-thread program */
     for (;;) {
-        int ready = wait_readable(fd, -1);
-        if (ready == 0)
+        enum wait_result ready = wait_readable(fd, -1);
+        if (ready == WAIT_STOPPED)
             return; /* SIGTERM or SIGINT */
-        if (ready == -1)
+        if (ready == WAIT_ERROR)
             die_errno("poll");
         /* recvfrom() fills in the sender's address: the only way to know whom to answer.
          * peer_len goes in as the room we have and comes out as the size used, so it is set
