@@ -92,10 +92,10 @@ bool stop_requested(void);
 
 /* What wait_readable() saw: compare with these names, never with numbers. */
 enum wait_result {
-    WAIT_READABLE = 1, /* fd has something to read: a connection, data, the end of the stream */
-    WAIT_STOPPED = 0,  /* SIGTERM or SIGINT arrived: close up and exit 0 */
-    WAIT_TIMEOUT = -2, /* timeout_ms passed first */
-    WAIT_ERROR = -1,   /* poll failed; errno says why */
+    WAIT_READABLE, /* fd has something to read: a connection, data, the end of the stream */
+    WAIT_STOPPED,  /* SIGTERM or SIGINT arrived: close up and exit 0 */
+    WAIT_TIMEOUT,  /* timeout_ms passed first */
+    WAIT_ERROR,    /* poll failed; errno says why */
 };
 
 /* Waits until fd has something to read or timeout_ms milliseconds have passed (-1: no limit),

@@ -200,7 +200,7 @@ def test_server_ends_cleanly_on_sigterm(lab):
             code = lab.stop_server(server)
         expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
                      hint="the waits in the server go through wait_readable(), which returns "
-                          "0 when SIGTERM arrives")
+                          "WAIT_STOPPED when SIGTERM arrives")
 
 
 def test_server_command_line(lab):

@@ -456,8 +456,8 @@ def test_server_ends_cleanly_on_sigterm(lab):
         code = lab.stop_server(server)
         client.close()
         expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
-                     hint="every wait goes through wait_readable(), which returns 0 when "
-                          "SIGTERM arrives: then return from each loop")
+                     hint="every wait goes through wait_readable(), which returns WAIT_STOPPED "
+                          "when SIGTERM arrives: then return from each loop")
         lines = server.proc.stdout.lines()
         expect_equal(lines[-1] if lines else "", "stopped",
                      "the server's last line should be 'stopped'")

@@ -208,8 +208,8 @@ def test_server_ends_cleanly_on_sigterm(lab):
         lab.story.step("send SIGTERM while the server waits for the next datagram")
         code = lab.stop_server(server)
         expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
-                     hint="wait for datagrams through wait_readable(), which returns 0 when "
-                          "SIGTERM arrives")
+                     hint="wait for datagrams through wait_readable(), which returns "
+                          "WAIT_STOPPED when SIGTERM arrives")
         lines = server.proc.stdout.lines()
         expect_equal(lines[-1] if lines else "", "stopped",
                      "the server's last line should be 'stopped'")

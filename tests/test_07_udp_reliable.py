@@ -287,8 +287,8 @@ def test_server_ends_cleanly_on_sigterm_and_sigint(lab):
             code = server.proc.wait(lab.deadline())
             server.proc.exit_seen = True
             expect_equal(code, 0, f"the server should exit with status 0 on {signo.name}",
-                         hint="wait for datagrams through wait_readable(), which returns 0 "
-                              "when SIGTERM or SIGINT arrives")
+                         hint="wait for datagrams through wait_readable(), which returns "
+                              "WAIT_STOPPED when SIGTERM or SIGINT arrives")
             lines = server.proc.stdout.lines()
             expect_equal(lines[-1] if lines else "", "stopped",
                          "the server's last line should be 'stopped'")

@@ -382,7 +382,8 @@ def test_server_ends_cleanly_on_sigterm(lab):
             code = server.proc.wait(lab.deadline())
             server.proc.exit_seen = True
             expect_equal(code, 0, f"the server should exit with status 0 on {signo.name}",
-                         hint="wait with wait_readable(): it returns 0 when a stop arrives")
+                         hint="wait with wait_readable(): it returns WAIT_STOPPED when a stop "
+                              "arrives")
             lines = server.proc.stdout.lines()
             expect_equal(lines[-1] if lines else "", "stopped",
                          "the server's last line should be 'stopped'")

@@ -959,7 +959,8 @@ def test_server_ends_cleanly_during_an_upload(lab):
             lab.story.step("send SIGTERM while the server waits for the rest")
             code = lab.stop_server(server)
         expect_equal(code, 0, "the server should exit with status 0 soon after SIGTERM",
-                     hint="wait through wait_readable(), which returns 0 on SIGTERM")
+                     hint="wait through wait_readable(), which returns WAIT_STOPPED on "
+                          "SIGTERM")
         lab.expect_stdout(server.proc, r"^stopped$", "'stopped' as its last line")
         expect_files(updir, [], "the temporary file should be removed when the server stops")
 
