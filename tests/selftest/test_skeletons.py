@@ -48,8 +48,11 @@ def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, skeleton_runs)
 
 # -- what a skeleton provides is the solution's, word for word --------------------------------
 
-FUNCTION_RE = re.compile(r"^(?:static |enum |struct |const |unsigned |[a-z_]+[ *]+)+\**"
+FUNCTION_RE = re.compile(r"^(?:/\*(?:[^*]|\*(?!/))*\*/\n)?"  # the comment right above, if any
+                         r"(?:static |enum |struct |const |unsigned |[a-z_]+[ *]+)+\**"
                          r"([a-z_][a-z0-9_]*)\([^;{]*\)\n\{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+TODO_LINE_RE = re.compile(r"^    /\* TODO step (\d+): see step \1 in README\.md\. \*/\n"
+                          r"    todo\(\1, ", re.MULTILINE)
 
 
 def functions(path: Path) -> dict[str, str]:
@@ -58,9 +61,32 @@ def functions(path: Path) -> dict[str, str]:
     return {m.group(1): m.group(0) for m in FUNCTION_RE.finditer(path.read_text())}
 
 
+def contract(text: str) -> str:
+    """A function's comment and its first line: what it promises, not how it keeps it."""
+    return text[:text.index("\n{\n")]
+
+
+def check_todo(source: Path, name: str, text: str, solution: str) -> None:
+    """A function the student writes says each thing once: its contract (the comment above
+    and the signature) is the solution's; its body points to the handout's step, with at most
+    a given line or two (a buffer, a constant kept in use) and no recipe of its own."""
+    where = f"{source.relative_to(ROOT)}: {name}()"
+    assert contract(text) == contract(solution), \
+        f"{where}: its comment and signature must be the solution's, word for word"
+    body = text[text.index("\n{\n") + 1:]
+    assert TODO_LINE_RE.search(body), \
+        f"{where}: a TODO is one line, '/* TODO step N: see step N in README.md. */', " \
+        f"then todo(N, ...)"
+    recipe = [c for c in re.findall(r"/\*.*?\*/", body, re.DOTALL) if "\n" in c]
+    assert not recipe, f"{where}: the recipe is the handout's, not a comment in the body:\n" \
+                       f"{recipe[0]}"
+
+
 def test_skeleton_functions_are_the_solutions(lab_name):
     """Every function a skeleton gives the student (one without a TODO step) is the
-    solution's, word for word: the handout says each thing once, and so does the code."""
+    solution's, word for word; every function the student writes has the solution's
+    comment and signature, and a body that points to the handout. The handout says each
+    thing once, and so does the code."""
     lab, reference = ROOT / "labs" / lab_name, ROOT / "solutions" / lab_name
     if not reference.exists():
         pytest.skip("no solutions/ here")
@@ -69,9 +95,12 @@ def test_skeleton_functions_are_the_solutions(lab_name):
         given = functions(source)
         theirs = functions(reference / source.name) if (reference / source.name).exists() else {}
         for name, text in given.items():
-            if "TODO step" in text or "todo(" in text or name not in theirs:
-                continue  # the student's to write, or the skeleton's own stub
+            if name not in theirs:
+                continue  # the skeleton's own helper
             compared += 1
+            if "TODO step" in text or "todo(" in text:
+                check_todo(source, name, text, theirs[name])
+                continue
             assert text == theirs[name], (
                 f"{source.relative_to(ROOT)}: {name}() differs from the solution's; a "
                 f"function the skeleton provides must be the solution's, word for word")
