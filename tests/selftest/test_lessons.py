@@ -5,6 +5,14 @@ that commits that mistake. This self-test reads those tables and starts no progr
 A table row is `| promise | check | mutant |`: check is a test function of the lab's module
 (`test_NAME`, optionally with a parameter id such as `[short-io]`), mutant the stem of
 tests/mutants/LAB/MUTANT.patch, whose "Caught by:" header must list the check.
+
+A promise quotes its doc: `handout, SECTION: "QUOTE"` (labs/LAB/README.md) or
+`walkthrough, SECTION: "QUOTE"` (docs/LAB.md), optionally followed by ` (note)`. SECTION is a
+`##` or `###` heading of that doc (the start of it is enough; `intro` is the text before the
+first heading; `The steps 3` is step 3 of "The steps"). QUOTE is the doc's own words, `...`
+where words are left out, ` — ` between the cells of a Markdown table's row; each piece must
+still be in the doc (whitespace aside: handouts wrap their lines anywhere), so a reworded
+sentence fails here instead of leaving the table promising what the doc no longer says.
 """
 import re
 from pathlib import Path
@@ -17,8 +25,7 @@ LESSONS = ROOT / "docs" / "lessons"
 MUTANTS = ROOT / "tests" / "mutants"
 LABS = sorted(p.name for p in (ROOT / "labs").iterdir() if re.match(r"^\d\d-", p.name))
 
-# Mutants being written on other branches for issue 11: their rows may point at a patch (and
-# a check) that does not exist yet. Remove a name once its patch has landed.
+
 def rows(lab: str) -> list[tuple[int, str, str, str]]:
     """(line number, promise, check, mutant) of each row of the lab's table."""
     found = []
@@ -33,6 +40,44 @@ def rows(lab: str) -> list[tuple[int, str, str, str]]:
         assert len(cells) == 3, f"{lab}.md:{number}: a row has three cells: {line}"
         found.append((number, *(c.strip("`") if i else c for i, c in enumerate(cells))))
     return found
+
+
+PROMISE = re.compile(r'^(?P<doc>handout|walkthrough), (?P<section>.+?): "(?P<quote>.*)"'
+                     r'(?: \((?P<note>.*)\))?$')
+
+
+def doc_path(lab: str, doc: str) -> Path:
+    return ROOT / "labs" / lab / "README.md" if doc == "handout" else ROOT / "docs" / f"{lab}.md"
+
+
+def flat(text: str) -> str:
+    """Whitespace collapsed: a handout wraps its sentences anywhere."""
+    return " ".join(text.split())
+
+
+def doc_words(path: Path) -> str:
+    """The doc's text as a quote sees it: whitespace collapsed, and a table row read across
+    its cells, one cell ` — ` the next (`| a | b |` reads `a — b`; `\\|` inside a cell is `|`)."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("|"):
+            cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            line = " — ".join(cell.strip().replace("\\|", "|") for cell in cells)
+        lines.append(line)
+    return flat("\n".join(lines))
+
+
+def section_found(path: Path, section: str) -> bool:
+    """The section names a heading of the doc, or its intro, or step N of its "The steps"."""
+    if section == "intro":
+        return True
+    text = path.read_text()
+    headings = [h.strip().lower() for h in re.findall(r"^#{2,3} +(.*)$", text, re.M)]
+    if any(h.startswith(section.lower()) for h in headings):
+        return True
+    step = re.fullmatch(r"The steps (\d+)", section)
+    return bool(step and "the steps" in headings
+                and re.search(rf"^{step[1]}\. ", text, re.M))
 
 
 def defined_tests(lab: str) -> set[str]:
@@ -93,3 +138,22 @@ def test_promise_has_a_check_and_a_mutant(lab, line, promise, check, mutant):
     listed = caught_by(patch)
     assert check in listed or base in listed, \
         f"{where}: {mutant}.patch's 'Caught by:' ({', '.join(sorted(listed))}) lacks {check}"
+
+
+@pytest.mark.parametrize("lab,line,promise,check,mutant", ALL_ROWS,
+                         ids=[f"{r[0]}:{r[1]}" for r in ALL_ROWS])
+def test_promise_quotes_its_doc(lab, line, promise, check, mutant):
+    where = f"docs/lessons/{lab}.md:{line}"
+    m = PROMISE.match(promise)
+    assert m, (f"{where}: a promise reads 'handout, SECTION: \"QUOTE\"' or 'walkthrough, "
+               f'SECTION: "QUOTE"\', then an optional \' (note)\': {promise[:80]!r}')
+    path = doc_path(lab, m["doc"])
+    shown = path.relative_to(ROOT)
+    assert section_found(path, m["section"]), \
+        f"{where}: {shown} has no heading (## or ###) starting {m['section']!r}"
+    words = doc_words(path)
+    fragments = [f.strip() for f in re.split(r"\.\.\.|…", m["quote"]) if f.strip()]
+    assert fragments, f"{where}: the quote is empty"
+    for fragment in fragments:
+        assert flat(fragment) in words, \
+            f"{where}: {shown} no longer says {fragment!r}: quote its current words"
