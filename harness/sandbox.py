@@ -57,8 +57,8 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "hosts
              "nsswitch.conf", "gai.conf", "services", "protocols", "localtime", "host.conf")
 
 # The course's files a submission may build against: what a student has, minus the tests.
-COURSE_BUILD_FILES = ("CMakeLists.txt", "CMakePresets.json", "cmake", "common", "labs",
-                      "harness/shim")
+COURSE_BUILD_FILES = ("CMakeLists.txt", "CMakePresets.json", "cmake", "common", "labs.txt",
+                      "labs", "harness/shim")
 
 SNAPSHOT_MAX_FILES = 2000
 SNAPSHOT_MAX_BYTES = 32 * MiB
