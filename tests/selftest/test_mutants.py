@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness import programs
+from harness.timing import Deadline
 
 from .support import ROOT, Run, lab_module, labs_with_tests
 
@@ -34,6 +35,8 @@ WORKERS = 6
 RAMP = 1.0
 # All of a lab's mutants run in the first test's setup: give it the time they all take.
 pytestmark = pytest.mark.timeout(900)
+GROUP_DEADLINE = 840  # seconds for one lab's workers, inside pytest's own 900: a hung worker
+                      # is stopped, and named, rather than ending the run without a word
 
 
 def header(patch: Path) -> dict[str, str]:
@@ -93,6 +96,7 @@ def run_mutants(mutants: list[Path], build_dir: Path, tmp_path: Path) -> dict[Pa
     def run_group(n: int) -> list[tuple[Path, int, str]]:
         lab, options, plan, claims = plans[n]
         workers = []
+        deadline = Deadline(GROUP_DEADLINE)
         while True:
             if len(workers) < WORKERS and (not workers or unclaimed(claims) > 0 and
                                            time.monotonic() - workers[-1][3] >= RAMP):
@@ -109,6 +113,11 @@ def run_mutants(mutants: list[Path], build_dir: Path, tmp_path: Path) -> dict[Pa
                 workers.append((proc, reader, output, time.monotonic(), results, cmd))
             if all(w[0].poll() is not None for w in workers):
                 break
+            if deadline.expired:
+                for worker in workers:
+                    worker[0].kill()
+                pytest.fail(f"the mutant workers of {lab} were still running after "
+                            f"{GROUP_DEADLINE} s: {' '.join(workers[0][5])}")
             time.sleep(0.2)  # no event says "a pair was claimed": look again shortly
         finished = []
         for proc, reader, output, _, results, cmd in workers:
