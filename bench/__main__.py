@@ -1,8 +1,9 @@
-"""./socklab bench [--quick] [--parts buffers,framing,concurrency] [--runs N] [--docs]
+"""./socklab bench [--quick] [--parts buffers,framing,concurrency,grading] [--runs N] [--docs]
 
 Runs the benchmarks side by side on loopback, prints progress, and writes results.json and
 SVG plots to build/bench/ (or --out). --quick finishes in under a minute (docs, CI smoke
-test); --docs copies the plots to docs/img/.
+test); --docs copies the plots to docs/img/. The grading part (what grading every lab costs:
+seconds, CPU, peak memory) runs only when --parts names it: it takes minutes.
 """
 from __future__ import annotations
 
@@ -16,21 +17,27 @@ from pathlib import Path
 
 from harness import programs
 
-from . import buffers, concurrency, framing, plot
+from . import buffers, concurrency, framing, grading, plot
 from .common import Context, progress
 
-PARTS = {"buffers": buffers, "framing": framing, "concurrency": concurrency}
+PARTS = {"buffers": buffers, "framing": framing, "concurrency": concurrency, "grading": grading}
+DEFAULT_PARTS = "buffers,framing,concurrency"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="socklab bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
-    parser.add_argument("--parts", default=",".join(PARTS), help="which benchmarks")
+    parser.add_argument("--parts", default=DEFAULT_PARTS,
+                        help=f"which benchmarks, of {', '.join(PARTS)}")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (median)")
     parser.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--docs", action="store_true", help="copy the plots to docs/img/")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.parts.split(",")) - set(PARTS))
+    if unknown:
+        parser.exit(2, f"socklab bench: no part {', '.join(unknown)}; the parts are "
+                       f"{', '.join(PARTS)}\n")
 
     out = (args.out or args.build_dir / "bench").resolve()
     out.mkdir(parents=True, exist_ok=True)
