@@ -169,7 +169,18 @@ def main(argv: list[str]) -> int:
     except registry.UnknownLab as e:
         print(f"socklab {args.command}: {e}", file=sys.stderr)
         return 2
+    if args.command in NEEDS_COURSE_BUILD:  # the room's shim and tracer, built by the grader
+        try:
+            programs.prepare(args.build_dir.resolve())
+        except programs.BuildError as e:
+            print(f"socklab {args.command}: {e}", file=sys.stderr)
+            if args.command not in PLATFORMS:  # a platform's command still writes its results
+                return 2
     return args.run(args)
+
+
+# The commands that grade: each first makes sure the course's build has what grading needs.
+NEEDS_COURSE_BUILD = ("grade", "batch", "gradescope", "prairielearn")
 
 
 class OneLineParser(argparse.ArgumentParser):
