@@ -146,3 +146,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300 COST 15)
 endif()
+
+# The configured build folder flows to every test: each pytest gets --build-dir above, and
+# whatever a test starts on its own (python3 -m grader ..., ./socklab ...) finds this build
+# through $SOCKLAB_BUILD_DIR, never by assuming ./build.
+get_property(socklab_tests DIRECTORY PROPERTY TESTS)
+set_tests_properties(${socklab_tests} PROPERTIES ENVIRONMENT "SOCKLAB_BUILD_DIR=${CMAKE_BINARY_DIR}")

@@ -9,6 +9,7 @@ attacks on the reports - is tests/selftest/test_sandbox.py's.
 """
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -49,7 +50,7 @@ def apply_patch(patch: Path):
 
 
 @pytest.fixture(scope="module")
-def batch_run(tmp_path_factory):
+def batch_run(tmp_path_factory, settings):
     solutions = ROOT / "solutions" / LAB
     if not solutions.exists():
         pytest.skip("needs solutions/ to make submissions from")
@@ -68,7 +69,7 @@ def batch_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("grades")
     done = subprocess.run([sys.executable, "-m", "harness", "batch", str(root), LAB,
                            "--out", str(out), "--jobs", "2", "--timeout", str(TIME_LIMIT),
-                           "--limit-fsize", "8M"],
+                           "--limit-fsize", "8M", "--build-dir", str(settings.build_dir)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(out / "grades.csv") as f:
@@ -161,8 +162,9 @@ def test_student_package_builds_and_grades(tmp_path):
         assert not [n for n in names if n.startswith(("socklab/solutions", "socklab/tests/mutants"))]
         tar.extractall(tmp_path / "unpacked")
     course = tmp_path / "unpacked" / "socklab"
+    env = {k: v for k, v in os.environ.items() if k != "SOCKLAB_BUILD_DIR"}  # its own build
     done = subprocess.run(["./socklab", "grade", LAB], cwd=course, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=env)
     assert done.returncode == 1, done.stdout + done.stderr  # the skeleton fails its checks
     assert re.search(rf"^{LAB}\s+0/\d+\s+0/\d+", done.stdout, re.MULTILINE), done.stdout
     assert "TODO step 1" in done.stdout
