@@ -22,6 +22,12 @@ foreach(shim shortio trace)
   endif()
 endforeach()
 
+# Everything the grader needs from the course's own build before it grades anything, a
+# student's tree in its sandbox above all (the room preloads the shim and the tracer into
+# every program): the grader builds this target itself (harness/programs.py, prepare()).
+add_custom_target(socklab_grader)
+add_dependencies(socklab_grader socklab_common socklab_shortio socklab_trace)
+
 
 # One line of labs.txt (cmake/labs.cmake reads them): KIND tcp|udp, the PROGRAMS, more
 # SOURCES linked into each, the LIBS (CMake targets), the MODES CTest runs its tests in.

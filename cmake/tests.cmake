@@ -105,9 +105,11 @@ if(reference STREQUAL "solutions")
   endforeach()
 endif()
 
-# Files only, no program started: every lab of labs.txt has all its files and nothing of a lab
-# is without its line; the docs' option tables and module lists say what the code has.
-foreach(name labs-complete docs-agree)
+# Nothing built or graded: every lab of labs.txt has all its files and nothing of a lab is
+# without its line; the docs' option tables and module lists say what the code has; the
+# command line takes options anywhere and answers a wrong argument in one line; every module
+# keeps within the oldest Python and pytest the README names.
+foreach(name labs-complete docs-agree command-line portability)
   string(REPLACE "-" "_" module ${name})
   add_test(NAME ${name} COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_${module}.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -145,3 +147,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300 COST 15)
 endif()
+
+# The configured build folder flows to every test: each pytest gets --build-dir above, and
+# whatever a test starts on its own (python3 -m grader ..., ./socklab ...) finds this build
+# through $SOCKLAB_BUILD_DIR, never by assuming ./build.
+get_property(socklab_tests DIRECTORY PROPERTY TESTS)
+set_tests_properties(${socklab_tests} PROPERTIES ENVIRONMENT "SOCKLAB_BUILD_DIR=${CMAKE_BINARY_DIR}")

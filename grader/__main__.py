@@ -159,17 +159,83 @@ def package_command(args) -> int:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["check"], ["watch"]):  # options of their own, passed on to the checks
-        rest, build_dir = argv[1:], programs.default_build_dir()
-        if rest[:1] == ["--build-dir"] and len(rest) > 1:
-            build_dir, rest = Path(rest[1]), rest[2:]
+        rest, build_dir = take_build_dir(argv[1:])
         return loop.main(argv[0], rest, build_dir.resolve())
-    args = make_parser().parse_args(argv)
+    args = parse_intermixed(make_parser(), argv)
     try:  # 03, labs/03-tcp-echo/ and 03-tcp-echo all mean 03-tcp-echo
         args.labs = [registry.find(lab) for lab in getattr(args, "labs", [])]
     except registry.UnknownLab as e:
         print(f"socklab {args.command}: {e}", file=sys.stderr)
         return 2
+    problem = bad_paths(args)
+    if problem:
+        print(f"socklab {args.command}: {problem}", file=sys.stderr)
+        return 2
+    if args.command in NEEDS_COURSE_BUILD:  # the room's shim and tracer, built by the grader
+        try:
+            programs.prepare(args.build_dir.resolve())
+        except programs.BuildError as e:
+            print(f"socklab {args.command}: {e}", file=sys.stderr)
+            if args.command not in PLATFORMS:  # a platform's command still writes its results
+                return 2
     return args.run(args)
+
+
+# The commands that grade: each first makes sure the course's build has what grading needs.
+NEEDS_COURSE_BUILD = ("grade", "batch", "gradescope", "prairielearn")
+
+
+def take_build_dir(argv: list[str]) -> tuple[list[str], Path]:
+    """check and watch: --build-dir DIR (or --build-dir=DIR) anywhere; the rest is loop.py's."""
+    rest, build_dir = [], programs.default_build_dir()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--build-dir" and args:
+            build_dir = Path(args.pop(0))
+        elif arg.startswith("--build-dir="):
+            build_dir = Path(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    return rest, build_dir
+
+
+def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Options and positionals in any order, for every command (`batch FOLDER --out DIR LAB`
+    as well as `batch --out DIR FOLDER LAB`): argparse's parse_intermixed_args, which does not
+    take subparsers, run on the command's own parser."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if argv and argv[0] in sub.choices:
+        args = sub.choices[argv[0]].parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+        return args
+    return parser.parse_args(argv)  # no command, --help, or an unknown one: the parser says
+
+
+def bad_paths(args: argparse.Namespace) -> str | None:
+    """What is wrong with the folders and files given, in one line (None: nothing)."""
+    folder = getattr(args, "folder", None)
+    if folder is not None and not folder.is_dir():
+        return f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}"
+    for tests in getattr(args, "tests_dir", []):
+        if not tests.is_dir():
+            return (f"--tests-dir {tests}: "
+                    f"{'not a folder' if tests.exists() else 'no such folder'}")
+    impl = getattr(args, "impl", None)
+    if impl and programs.is_tree(impl) and not Path(impl).is_dir():
+        return f"--impl {impl}: {'not a folder' if Path(impl).exists() else 'no such folder'}"
+    out = getattr(args, "out", None)
+    if out is not None:
+        wants_folder = args.command != "package"
+        if wants_folder and out.exists() and not out.is_dir():
+            return f"--out {out}: not a folder (the reports go in a folder)"
+        if not wants_folder and out.is_dir():
+            return f"--out {out}: a folder (the package is a file)"
+    if getattr(args, "jobs", 1) < 1:
+        return f"--jobs {args.jobs}: at least 1"
+    if getattr(args, "timeout", 1) <= 0:
+        return f"--timeout {args.timeout:g}: more than 0 seconds"
+    return None
 
 
 class OneLineParser(argparse.ArgumentParser):

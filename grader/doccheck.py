@@ -56,6 +56,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import programs
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_DEADLINE = 60.0   # one block, all its commands
 SERVER_DEADLINE = 10.0  # a server's first line; its lines before ^C; its end after it
@@ -476,7 +478,7 @@ def check_file(path: Path, build_dir: Path) -> tuple[int, list[str], list[str]]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--build-dir", type=Path, default=ROOT / "build")
+    p.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
     p.add_argument("--jobs", type=int, default=4, help="files checked at once")
     p.add_argument("files", nargs="+", type=Path)
     args = p.parse_args(argv)

@@ -65,12 +65,7 @@ def parse(command: str, argv: list[str]) -> Request:
     lab_required = command == "check"
     request = Request(command, None)
     args = list(argv)
-    if args and not args[0].startswith("-"):
-        request.lab = resolve_lab(command, args.pop(0))
-    elif lab_required:
-        raise BadArguments(f"socklab check: which lab? e.g. ./socklab check {known_labs()[0]} "
-                           f"[{OPTIONS_HELP}]")
-    while args:
+    while args:  # the lab and the options in any order
         arg = args.pop(0)
         option, eq, value = arg.partition("=")
         if option in WITH_VALUE:
@@ -86,12 +81,17 @@ def parse(command: str, argv: list[str]) -> Request:
             request.passed_on.append(arg)
         elif arg == "--html" and command == "check":
             request.html = True
+        elif not arg.startswith("-") and request.lab is None:
+            request.lab = resolve_lab(command, arg)
         elif not arg.startswith("-"):
-            raise BadArguments(f"socklab {command}: one lab at a time, and first ({arg!r} "
-                               f"came after it)")
+            raise BadArguments(f"socklab {command}: one lab at a time ({arg!r} came after "
+                               f"{request.lab})")
         else:
             raise BadArguments(f"socklab {command}: unknown option {arg}; the options are "
                                f"{OPTIONS_HELP}")
+    if lab_required and request.lab is None:
+        raise BadArguments(f"socklab check: which lab? e.g. ./socklab check {known_labs()[0]} "
+                           f"[{OPTIONS_HELP}]")
     if command == "watch" and request.impl != "labs":
         raise BadArguments("socklab watch: it watches your work in labs/; --impl is for check")
     return request

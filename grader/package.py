@@ -15,21 +15,23 @@ import zipfile
 from pathlib import Path
 
 from harness import registry
-from harness.programs import PYTHON, ROOT
+from harness.programs import GRADER_TARGET, PYTHON, ROOT
 
 # Never handed out: the references, the mistakes made from them, and what builds produce.
 EXCLUDED_TOP = {"solutions", ".git", ".ci"}
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
 EXCLUDED_PREFIXES = ("tests/mutants/", "tests/variants/", "build", "dist/")
 
-SETUP_SH = """\
+SETUP_SH = f"""\
 #!/usr/bin/env bash
-# Gradescope runs this once, when it builds the autograder's image.
+# Gradescope runs this once, when it builds the autograder's image (as root, from
+# /autograder/source, where the zip is unpacked): what grading needs, installed and built.
 set -euo pipefail
 cd /autograder/source/socklab
-scripts/setup
+scripts/setup --grader
 cmake -S . -B build
-cmake --build build --target socklab_common socklab_shortio
+cmake --build build --target {GRADER_TARGET}
+{PYTHON} -c 'import grader'  # refuses, in one line, a Python or pytest older than the course needs
 """
 
 RUN_AUTOGRADER = f"""\
@@ -40,7 +42,7 @@ RUN_AUTOGRADER = f"""\
 cd /autograder/source/socklab
 mkdir -p /autograder/results
 rm -f /autograder/results/results.json
-{PYTHON} -m harness gradescope /autograder/submission /autograder/results/results.json \\
+{PYTHON} -m grader gradescope /autograder/submission /autograder/results/results.json \\
     --tests-dir hidden-tests --build-dir build
 [ -s /autograder/results/results.json ] ||
   echo '{{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}}' \\

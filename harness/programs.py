@@ -7,6 +7,7 @@ path (a student's tree) is configured and built here, in a build directory of it
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -60,11 +61,53 @@ def read_manifest(build_dir: Path) -> list[LabBuild]:
     except FileNotFoundError:
         raise BuildError(f"{path} does not exist: configure and build first "
                          f"(cmake -S {ROOT} -B {build_dir} && cmake --build {build_dir})")
+    except (OSError, ValueError) as e:  # not a folder, unreadable, not JSON
+        raise BuildError(f"{path} cannot be read: {getattr(e, 'strerror', None) or e}")
     return [LabBuild(impl=b["impl"], lab=b["lab"], source=Path(b["source"]), target=b["target"],
                      programs={k: Path(v) for k, v in b["programs"].items()},
                      shortio=Path(data["shortio"]),
                      trace=Path(data["trace"]) if data.get("trace") else None)
             for b in data["builds"]]
+
+
+GRADER_TARGET = "socklab_grader"  # cmake/socklab.cmake: what grading needs from the build
+PREPARE_LOG = "prepare.log"
+
+
+def prepare(build_dir: Path, timeout: float = BUILD_TIMEOUT) -> None:
+    """Makes sure the course's build has everything grading needs: configures it if it never
+    was (no manifest), then builds GRADER_TARGET (the shims, the common code). Graders started
+    at once in the same build take turns. Raises BuildError with one line that says what
+    failed and where its output is."""
+    build_dir = Path(build_dir)
+    log = build_dir / PREPARE_LOG
+    if build_dir.exists() and not build_dir.is_dir():
+        raise BuildError(f"the build folder {build_dir} is not a folder")
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(build_dir / ".prepare.lock", "w")
+    except OSError as e:
+        raise BuildError(f"cannot use the build folder {build_dir}: {e.strerror}")
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        steps = [["--build", str(build_dir), "--target", GRADER_TARGET]]
+        if not (build_dir / MANIFEST).exists():
+            steps.insert(0, ["-S", str(ROOT), "-B", str(build_dir)])
+        for step in steps:
+            what = "configuring" if step[0] == "-S" else "building"
+            try:
+                done = subprocess.run(["cmake", *step], capture_output=True, text=True,
+                                      errors="replace", timeout=timeout)
+            except FileNotFoundError:
+                raise BuildError("cmake is not installed: run scripts/setup (it installs what "
+                                 "socklab needs)")
+            except subprocess.TimeoutExpired:
+                raise BuildError(f"{what} the course's build in {build_dir} took longer than "
+                                 f"{timeout:g} s")
+            if done.returncode != 0:
+                log.write_text(done.stdout + done.stderr)
+                raise BuildError(f"{what} the course's build in {build_dir} failed; its output "
+                                 f"is in {log}")
 
 
 def is_tree(impl: str) -> bool:
