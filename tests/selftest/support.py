@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import programs, registry
+from harness.results import CheckResult, Grading
 
 ROOT = programs.ROOT
 
@@ -26,7 +27,7 @@ def labs_with_tests() -> list[str]:
 class Run:
     returncode: int
     output: str
-    tests: dict[str, dict]  # test name -> its entry in the results JSON
+    tests: dict[str, CheckResult]  # test name -> its result
 
 
 def run_lab_tests(lab: str, impl: str, build_dir: Path, tmp_path: Path, *extra: str,
@@ -38,7 +39,8 @@ def run_lab_tests(lab: str, impl: str, build_dir: Path, tmp_path: Path, *extra: 
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     tests = {}
     if results.exists():
-        tests = {t["name"]: t for t in json.loads(results.read_text())["tests"]}
+        grading = Grading.from_json(json.loads(results.read_text()))
+        tests = {c.name: c for r in grading.labs for c in r.checks}
     return Run(done.returncode, done.stdout + done.stderr, tests)
 
 
