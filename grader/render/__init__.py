@@ -39,7 +39,7 @@ def write_all(grading: Grading, out: Path, html: bool = True) -> None:
     write_atomic(out / "summary.json", json.dumps(grading.to_json(), indent=1))
     write_atomic(out / "prairielearn.json",
                  json.dumps(prairielearn.prairielearn(grading), indent=1))
-    write_atomic(out / "classroom.json", json.dumps(classroom.classroom(grading), indent=1))
+    write_atomic(out / "classroom.json", classroom.text(classroom.classroom(grading)))
     write_atomic(out / "feedback.txt", feedback.feedback(grading))
     write_atomic(out / "junit.xml", junit.junit_text(grading))
     if html:

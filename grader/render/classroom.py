@@ -7,7 +7,7 @@ in the environment variable SOCKLAB_RESULTS (runner `socklab`); the reporter dec
 Buffer.from(..., "base64") and JSON.parse. What the reporter does with it:
 
 - the points: the sum of the tests' `score` over the top-level `max_score`
-  (notify-classroom.js), so max_score is the sum of the tests' max_score;
+  (notify-classroom.js); a test's own max_score is not read, and not written;
 - the log a student reads (console-results.js): for a passing test its name; for a failing
   one its name and, when present, its `test_code`, never its `message`; for a test with
   status "error", only its `message`. So a failed check's first lines go in `test_code`, and
@@ -15,8 +15,9 @@ Buffer.from(..., "base64") and JSON.parse. What the reporter does with it:
 - the step fails on a top-level status "fail" or "error" (main.js).
 
 The encoded file is an environment variable and a step output: it is kept under 64 KiB
-(BASE64_LIMIT) whatever the number of failures, by cutting the messages first, then the
-first lines shown for each failure.
+(BASE64_LIMIT) whatever the number of failures: the file is compact, a check is named by its
+lab's number and its sentence ("09: Step 7: ..."), a test carries only what the reporter reads, and when all of it is still too much the failures' messages go
+first, then the first lines shown for each failure are cut to an equal share (fit).
 """
 from __future__ import annotations
 
@@ -25,14 +26,25 @@ import json
 
 from harness.results import Grading, Outcome
 
-from .files import check_title, head_lines
+from .files import head_lines, lab_number
 
 BASE64_LIMIT = 64 * 1024  # bytes of the base64 string
 SHOWN_LINES = 4  # of a failure's story, in test_code: the step, expected, actual, hint
+SHOWN_AT_LEAST = 40  # characters of a failure's first line, whatever the number of failures
+
+
+def number(x: float) -> float | int:
+    """1 rather than 1.0: a few bytes less for each of up to hundreds of tests."""
+    return int(x) if float(x).is_integer() else x
+
+
+def text(data: dict) -> str:
+    """The file as written (compact: the workflow encodes it whole)."""
+    return json.dumps(data, separators=(",", ":"))
 
 
 def encoded_size(data: dict) -> int:
-    return len(base64.b64encode(json.dumps(data).encode()))
+    return len(base64.b64encode(text(data).encode()))
 
 
 def classroom(grading: Grading, limit: int = BASE64_LIMIT) -> dict:
@@ -40,26 +52,23 @@ def classroom(grading: Grading, limit: int = BASE64_LIMIT) -> dict:
     for r in grading.labs:
         if not r.built:
             tests.append({"name": f"{r.lab}: compile", "status": "fail", "score": 0,
-                          "max_score": 0, "line_no": 0, "execution_time": "",
-                          "message": r.build_output[-2000:],
+                          "line_no": 0, "message": r.build_output[-2000:],
                           "test_code": compiler_errors(r.build_output)})
         if r.outcome is Outcome.ERROR:
             tests.append({"name": f"{r.lab}: run the tests", "status": "error", "score": 0,
-                          "max_score": 0, "line_no": 0, "execution_time": "",
-                          "message": f"the tests of {r.lab} could not run: "
-                                     + head_lines(r.error or "no check was collected", 6)})
+                          "line_no": 0, "message": f"the tests of {r.lab} could not run: "
+                          + head_lines(r.error or "no check was collected", 6)})
         for c in r.checks:
-            test = {"name": check_title(r.lab, c),
+            test = {"name": f"{lab_number(r.lab)}: {c.title}",  # the lab's number: bytes saved
                     "status": "pass" if c.outcome is Outcome.PASSED and r.built else "fail",
-                    "score": c.score if r.built else 0, "max_score": c.points, "line_no": 0,
-                    "execution_time": f"{c.duration:.2f}s", "message": ""}
+                    "score": number(c.score if r.built else 0), "line_no": 0}
             if test["status"] == "fail":
                 test["message"] = c.message[-2000:]
                 test["test_code"] = head_lines(c.message or c.outcome.value, SHOWN_LINES)
             tests.append(test)
     status = {Outcome.PASSED: "pass", Outcome.FAILED: "fail",
               Outcome.ERROR: "error"}[grading.outcome]
-    return fit({"version": 1, "status": status, "max_score": grading.totals.max_score,
+    return fit({"version": 1, "status": status, "max_score": number(grading.totals.max_score),
                 "tests": tests}, limit)
 
 
@@ -70,23 +79,20 @@ def compiler_errors(output: str, lines: int = 8) -> str:
 
 
 def fit(data: dict, limit: int) -> dict:
-    """Messages are cut first (the reporter does not print a failure's), then the lines
-    shown for each failure, then each failure is named only; never a test left out."""
-    failing = [t for t in data["tests"] if t["status"] != "pass"]
-    for keep in (2000, 500, 100, 0):
-        if encoded_size(data) <= limit:
-            return data
-        for t in failing:
-            if t["status"] == "fail":
-                t["message"] = t["message"][-keep:] if keep else ""
-    for lines in (3, 2, 1):
-        if encoded_size(data) <= limit:
-            return data
-        for t in failing:
-            if "test_code" in t:
-                t["test_code"] = head_lines(t["test_code"], lines, width=120)
-    for t in failing:
-        if encoded_size(data) <= limit:
-            break
-        t.pop("test_code", None)
+    """The failures' messages go first (the reporter never prints a failure's message);
+    then the lines shown for each failure are cut to an equal share of what is left, never
+    below the first SHOWN_AT_LEAST characters; never a test left out."""
+    if encoded_size(data) <= limit:
+        return data
+    shown = [t for t in data["tests"] if "test_code" in t]
+    for t in shown:
+        t.pop("message", None)
+    if encoded_size(data) <= limit or not shown:
+        return data
+    codes = [t.pop("test_code") for t in shown]
+    room = limit * 3 // 4 - len(text(data)) - len(shown) * len(',"test_code":""')
+    share = max(SHOWN_AT_LEAST, room // len(shown))
+    for t, code in zip(shown, codes):
+        t["test_code"] = code if len(json.dumps(code)) <= share else \
+            code[:max(SHOWN_AT_LEAST, share - 10) - 1] + "\u2026"
     return data
