@@ -125,6 +125,8 @@ def test_the_model_reads_back_what_it_writes():
     assert again == grading
     assert again.totals == grading.totals and again.outcome is Outcome.ERROR
     assert [r.outcome for r in again.labs] == [Outcome.FAILED, Outcome.FAILED, Outcome.ERROR]
+    nothing = LabResult("01-tcp-basic")  # built, and no check: never 0/0 = 100%
+    assert nothing.outcome is Outcome.ERROR and Grading("t", labs=[nothing]).outcome is Outcome.ERROR
 
 
 # -- unique names -----------------------------------------------------------------------------
@@ -358,6 +360,7 @@ def test_a_lab_whose_tests_cannot_run_is_an_error_everywhere(module, tmp_path, b
                        [tests])
     grading = Grading("socklab: solutions/", "solutions", labs)
     assert labs[0].outcome is Outcome.ERROR and grading.outcome is Outcome.ERROR, labs[0]
+    assert labs[0].error  # why, with pytest's last words
     assert "tests could not run" in scoreboard(grading)
     gs = gradescope.gradescope(grading)
     assert [t["status"] for t in gs["tests"]] == ["failed"]
