@@ -94,11 +94,12 @@ def grade_submission(args, tree: Path) -> int:
 
 PLATFORMS = {  # the report each platform reads, and what it says when grading itself failed
     "gradescope": (render.PLATFORM_FILES["gradescope"], {
-        "score": 0, "output": "The autograder failed before it could grade; please tell your "
-        "instructor.", "tests": []}),
+        "score": 0, "execution_time": 0, "output": "The autograder failed before it could "
+        "grade; please tell your instructor.", "visibility": "visible",
+        "stdout_visibility": "hidden", "tests": []}),
     "prairielearn": (render.PLATFORM_FILES["prairielearn"], {
         "gradable": False, "score": 0, "message": "The autograder failed before it could "
-        "grade; please tell your instructor.", "tests": []}),
+        "grade; please tell your instructor.", "output": "", "tests": []}),
 }
 COPY_EVERY = 0.5  # seconds between two looks at the grader's reports, while it grades
 

@@ -40,7 +40,7 @@ RUN_AUTOGRADER = f"""\
 cd /autograder/source/socklab
 mkdir -p /autograder/results
 rm -f /autograder/results/results.json
-{PYTHON} -m harness gradescope /autograder/submission /autograder/results/results.json \\
+{PYTHON} -m grader gradescope /autograder/submission /autograder/results/results.json \\
     --tests-dir hidden-tests --build-dir build
 [ -s /autograder/results/results.json ] ||
   echo '{{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}}' \\

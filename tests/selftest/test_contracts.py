@@ -368,3 +368,10 @@ def test_a_lab_whose_tests_cannot_run_is_an_error_everywhere(module, tmp_path, b
     assert prairielearn.prairielearn(grading)["gradable"] is False
     suite = ET.fromstring(junit.junit_text(grading)).find("testsuite")
     assert suite.get("errors") == "1" and suite.get("tests") == "1"
+
+
+def test_what_a_platform_gets_when_the_grader_fails_follows_its_contract():
+    from grader.__main__ import PLATFORMS
+    check_json(PLATFORMS["gradescope"][1], "gradescope")
+    check_json(PLATFORMS["prairielearn"][1], "prairielearn")
+    assert PLATFORMS["prairielearn"][1]["gradable"] is False

@@ -17,7 +17,7 @@ import pytest
 from grader.render import classroom, gradescope, html, prairielearn
 from harness.results import CheckResult, Grading, LabResult, Outcome
 
-from .support import ROOT, run_lab_tests, schema_from_docs, validate
+from .support import ROOT, run_lab_tests, gradescope_schema, validate
 
 LAB = "09-sticky-packets"
 MUTANT = f"mutant/{LAB}/client-one-recv-per-reply"
@@ -109,7 +109,7 @@ def test_the_report_renders_in_headless_chromium(failure, tmp_path):
 
 def test_gradescope_output_is_markdown_and_follows_the_schema(failure):
     data = gradescope.gradescope(graded(failure))
-    validate(data, schema_from_docs())
+    validate(data, gradescope_schema())
     assert data["output_format"] == "md" and data["output"].startswith("```")
     failed = [t for t in data["tests"] if t["status"] == "failed"]
     assert failed and failed[0]["output"].startswith("```") and failed[0]["output_format"] == "md"
