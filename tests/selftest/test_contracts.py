@@ -375,3 +375,22 @@ def test_what_a_platform_gets_when_the_grader_fails_follows_its_contract():
     check_json(PLATFORMS["gradescope"][1], "gradescope")
     check_json(PLATFORMS["prairielearn"][1], "prairielearn")
     assert PLATFORMS["prairielearn"][1]["gradable"] is False
+
+
+def test_the_renderers_import_no_one_but_their_shared_helpers():
+    """One renderer per output, none importing another (no cycles): each may use
+    render/files.py and render/scoreboard.py (the text the others quote), and the model."""
+    import ast
+    shared = {"files", "scoreboard"}
+    for path in sorted((ROOT / "grader" / "render").glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        tree = ast.parse(path.read_text())
+        local = {node.module for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+        grader = {node.module for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                  and node.module.startswith("grader")}
+        allowed = set() if path.stem == "files" else {"files"} if path.stem == "scoreboard" \
+            else shared
+        assert local <= allowed and not grader, f"{path.name} imports {sorted(local | grader)}"
