@@ -167,8 +167,8 @@ def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     ran = {name for test in run.tests for name in (test, test.split("[")[0])}
     missing = [c for c in catchers if c not in ran]
     assert not missing, f"'Caught by' names tests that did not run: {missing}\n{run.output[-2000:]}"
-    survived = [n for n, t in run.tests.items() if t.outcome != "failed"]
+    survived = [n for n, t in run.tests.items() if t["outcome"] != "failed"]
     assert not survived, f"mutant {lab}/{name} ({fields['Mistake']}) survives {survived}"
-    crashed = [n for n, t in run.tests.items() if "harness hit an unexpected error" in t.message]
+    crashed = [n for n, t in run.tests.items() if "harness hit an unexpected error" in t["message"]]
     assert not crashed, f"{crashed} failed by a harness error, not a check:\n" + \
-        run.tests[crashed[0]].message[:2000]
+        run.tests[crashed[0]]["message"][:2000]
