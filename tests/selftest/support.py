@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import programs, registry
-from harness.results import CheckResult, Grading
+from harness.results import Grading
 
 ROOT = programs.ROOT
 
@@ -26,7 +26,7 @@ def labs_with_tests() -> list[str]:
 class Run:
     returncode: int
     output: str
-    tests: dict[str, CheckResult]  # test name -> its result
+    tests: dict  # test name -> its CheckResult (test_mutants: its workers' own entries)
 
 
 def run_lab_tests(lab: str, impl: str, build_dir: Path, tmp_path: Path, *extra: str,
