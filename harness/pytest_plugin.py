@@ -7,7 +7,8 @@ Options:
   --short-io SPEC    every check runs with its stream sends/recvs cut short (LD_PRELOAD shim):
                      N, or send=N,recv=M,seed=S (harness/shortio.py)
   --lab LAB          for the harness's own tests: only this lab (repeatable)
-  --results FILE     write every check's outcome and message as JSON (for grading)
+  --results FILE     write every check's outcome and message as JSON, a Grading of
+                     harness/results.py (for grading)
   --limits           rlimits on every program (CPU, memory, file size, processes)
   --limit-fsize SIZE the largest file a program may write under --limits (e.g. 256M)
   --build-error-file FILE   the lab did not compile: every test fails with this output

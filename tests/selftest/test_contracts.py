@@ -394,3 +394,17 @@ def test_the_renderers_import_no_one_but_their_shared_helpers():
         allowed = set() if path.stem == "files" else {"files"} if path.stem == "scoreboard" \
             else shared
         assert local <= allowed and not grader, f"{path.name} imports {sorted(local | grader)}"
+
+
+def test_grades_csv_has_each_labs_maximum():
+    import csv
+    import io
+    from grader.render.grades_csv import Row, grades_csv
+    rows = list(csv.DictReader(io.StringIO(grades_csv([
+        Row("alice", sample()), Row("bob", note="grading failed")]))))
+    alice, bob = rows
+    assert alice["01-tcp-basic"] == "1" and alice["01-tcp-basic max"] == "2"
+    assert alice["04-tcp-iterative"] == "0" and alice["04-tcp-iterative max"] == "1"
+    assert alice["05-tcp-threaded max"] == "0"  # its tests could not run: nothing to earn
+    assert alice["total"] == "1" and alice["max"] == "3"
+    assert bob["01-tcp-basic"] == "0" and bob["max"] == "" and bob["note"] == "grading failed"

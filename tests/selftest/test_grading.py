@@ -91,6 +91,7 @@ def test_solutions_get_full_marks(batch_run):
     out, rows = batch_run
     assert full_marks(out) > 0
     assert float(rows["alice"][LAB]) == full_marks(out), results(out, "alice")["output"]
+    assert float(rows["alice"][f"{LAB} max"]) == float(rows["alice"]["max"]) == full_marks(out)
 
 
 def test_skeleton_scores_zero(batch_run):
