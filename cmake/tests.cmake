@@ -146,6 +146,12 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
   add_test(NAME reports COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_reports.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(reports PROPERTIES LABELS "selftest;grading" TIMEOUT 300 COST 15)
+  # Each platform's results against the platform's own contract (tests/contracts/).
+  add_test(NAME reports-contracts
+           COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_contracts.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(reports-contracts PROPERTIES LABELS "selftest;grading" TIMEOUT 600
+                       COST 20)
 endif()
 
 # The configured build folder flows to every test: each pytest gets --build-dir above, and

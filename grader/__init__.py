@@ -3,11 +3,11 @@
 The harness (harness/) runs programs and judges them; this package builds on it and is never
 imported by it. Modules, one job each:
   __main__    the command line: grade, gradescope, prairielearn, batch, package, check, watch
-  grade       a pytest per lab, and the scoreboard
+  grade       a pytest per lab, read back as harness/results.py's LabResult
   batch       one submission per student, each graded in a process (and a sandbox) of its own
   room        grading one untrusted submission behind the walls (harness/sandbox.py)
-  reports     results.json, prairielearn.json, classroom.json, junit.xml, feedback.txt, ...
-  htmlreport  report.html: the scoreboard, each failure's story and sequence diagram
+  render      the reports, one renderer each (a package): scoreboard, feedback.txt, results.json,
+              junit.xml, prairielearn.json, classroom.json, report.html, grades.csv
   package     the student hand-out and the Gradescope autograder zip
   loop        the student's loop: ./socklab check LAB and ./socklab watch [LAB]
   doccheck    runs the transcripts of the walkthroughs and handouts against real output

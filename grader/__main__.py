@@ -1,11 +1,12 @@
 """The grader's command line (./socklab grade|batch|package|check|watch call it; `python3 -m
-harness ...` is the same command, kept for instructors' scripts and the Gradescope zip).
+harness ...` is the same command, kept for instructors' older scripts).
 
-  python3 -m harness grade [--impl labs|solutions|PATH] [LAB ...]   build, test, scoreboard
-  python3 -m harness gradescope SUBMISSION RESULTS_JSON             Gradescope's run_autograder
-  python3 -m harness batch FOLDER --out DIR                         one submission per student
-  python3 -m harness package student|gradescope [--hidden DIR]      hand-out packages
-  python3 -m harness check|watch [--build-dir DIR] LAB [OPTIONS]     the student's loop (loop.py)
+  python3 -m grader grade [--impl labs|solutions|PATH] [LAB ...]   build, test, scoreboard
+  python3 -m grader gradescope SUBMISSION RESULTS_JSON             Gradescope's run_autograder
+  python3 -m grader prairielearn SUBMISSION RESULTS_JSON           PrairieLearn's entry point
+  python3 -m grader batch FOLDER --out DIR                         one submission per student
+  python3 -m grader package student|gradescope [--hidden DIR]      hand-out packages
+  python3 -m grader check|watch [--build-dir DIR] LAB [OPTIONS]     the student's loop (loop.py)
 """
 from __future__ import annotations
 
@@ -14,12 +15,17 @@ import dataclasses
 import json
 import shutil
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 from harness import limits, programs, registry, sandbox
+from harness.results import Grading
 
-from . import batch, grade, loop, package, reports, room
+from . import batch, grade, loop, package, render, room
+from .render.files import write_atomic
+from .render.scoreboard import scoreboard
 
 
 def add_grading_options(p: argparse.ArgumentParser) -> None:
@@ -45,15 +51,15 @@ def grade_command(args) -> int:
         extra.append(f"--limit-fsize={args.limit_fsize}")
     tests_dirs = [programs.ROOT / "tests", *[d.resolve() for d in args.tests_dir]]
 
-    def save(results):  # after every lab: a stopped grading keeps what it finished
-        reports.write_all(results, out, title, impl, time.monotonic() - started,
-                          html=args.html)
+    def save(results) -> Grading:  # after every lab: a stopped grading keeps what it finished
+        grading = Grading(title, impl, list(results), time.monotonic() - started)
+        render.write_all(grading, out, html=args.html)
+        return grading
 
     results = grade.grade(build_dir, impl, args.labs or None, out, extra, tests_dirs,
                           progress=lambda lab: print(f"grading {lab} ...", file=sys.stderr),
                           done=save)
-    save(results)
-    print(grade.scoreboard(results, title))
+    print(scoreboard(save(results)))
     print(f"\nreports (results.json, junit.xml, feedback.txt): {programs.shown(out)}")
     if args.html:
         print("the HTML report, with a diagram of each failed check: "
@@ -87,18 +93,52 @@ def grade_submission(args, tree: Path) -> int:
 
 
 PLATFORMS = {  # the report each platform reads, and what it says when grading itself failed
-    "gradescope": ("results.json", {"score": 0, "output": "The autograder failed before it "
-                                    "could grade; please tell your instructor.", "tests": []}),
-    "prairielearn": ("prairielearn.json", {"gradable": False, "score": 0, "message": "The "
-                                           "autograder failed before it could grade; please "
-                                           "tell your instructor.", "tests": []}),
+    "gradescope": (render.PLATFORM_FILES["gradescope"], {
+        "score": 0, "execution_time": 0, "output": "The autograder failed before it could "
+        "grade; please tell your instructor.", "visibility": "visible",
+        "stdout_visibility": "hidden", "tests": []}),
+    "prairielearn": (render.PLATFORM_FILES["prairielearn"], {
+        "gradable": False, "score": 0, "message": "The autograder failed before it could "
+        "grade; please tell your instructor.", "output": "", "tests": []}),
 }
+COPY_EVERY = 0.5  # seconds between two looks at the grader's reports, while it grades
+
+
+class Relay:
+    """Copies the platform's report from the grader's private folder to where the platform
+    reads it, each time the grader rewrites it (after each lab), atomically: a grading
+    stopped half-way leaves the labs it finished."""
+
+    def __init__(self, produced: Path, results: Path):
+        self.produced, self.results = produced, results
+        self.seen = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(COPY_EVERY):
+            self.copy()
+
+    def copy(self) -> bool:
+        """True if the grader's report is there (and now copied)."""
+        try:
+            if self.produced.is_symlink() or not self.produced.is_file():
+                return False
+            stat = self.produced.stat()
+            if (stat.st_ino, stat.st_mtime_ns) != self.seen:
+                text = self.produced.read_text()
+                write_atomic(self.results, text)
+                self.seen = (stat.st_ino, stat.st_mtime_ns)
+            return True
+        except (OSError, UnicodeDecodeError):
+            return False
 
 
 def platform_command(args) -> int:
     """Grades a submission for a platform (lab folders, or a labs/ folder, at its top): the
     labs it holds, or every lab if it holds none. The results file the platform reads is
-    written here, from the grader's own reports, always."""
+    written here, from the grader's own reports, after each lab and at the end, always.
+    Exits 0 whenever it wrote that file (PrairieLearn reads results only after a 0)."""
     submission = args.submission / "labs" if (args.submission / "labs").is_dir() else args.submission
     try:
         known = {b.lab for b in programs.read_manifest(args.build_dir.resolve())}
@@ -108,18 +148,22 @@ def platform_command(args) -> int:
     args.impl, args.labs, args.valgrind = str(submission), held, False
     private = sandbox.private_dir("socklab-gradescope-")
     args.out = private / "reports"
+    report, failed = PLATFORMS[args.command]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
+    relay = Relay(args.out / report, args.results)
+    relay.thread.start()
     try:
-        code = grade_command(args)
-        report, failed = PLATFORMS[args.command]
-        produced = args.out / report
-        text = (produced.read_text() if produced.is_file() and not produced.is_symlink() else
-                json.dumps(failed))
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
-        reports.write_atomic(args.results, text)
+        grade_command(args)
+    except Exception:  # noqa: BLE001 - the platform gets a results file that says so
+        traceback.print_exc()
     finally:
+        relay.stop.set()
+        relay.thread.join()
+        if not relay.copy():
+            write_atomic(args.results, json.dumps(failed))
         shutil.rmtree(private, ignore_errors=True)
-    return code
+    return 0
 
 
 def batch_command(args) -> int:
@@ -132,8 +176,9 @@ def batch_command(args) -> int:
                                      (("limit-memory", args.limit_memory),
                                       ("limit-disk", args.limit_disk)) if value))
     rows = batch.batch(args.folder.resolve(), args.out.resolve(), options,
-                       progress=lambda row: print(f"{row['student']}: {row['total']:g} "
-                                                  f"{row['note']}".rstrip(), file=sys.stderr))
+                       progress=lambda row: print(
+                           f"{row.student}: {row.grading.score if row.grading else 0:g} "
+                           f"{row.note}".rstrip(), file=sys.stderr))
     print(f"{len(rows)} submissions graded: {args.out / 'grades.csv'}")
     return 0
 

@@ -7,13 +7,11 @@ runaway write or an attack on the grader costs that submission its points and no
 no process of a submission can see or signal this batch process, another submission, or the
 reports, and every row of grades.csv is written.
 
-Out: OUT/grades.csv (one row a student, one column a lab, a total) and, per student,
-OUT/students/NAME/{results.json, junit.xml, feedback.txt, summary.json}.
+Out: OUT/grades.csv (one row a student: each lab's points and maximum, the total) and, per
+student, OUT/students/NAME/{results.json, junit.xml, feedback.txt, summary.json, ...}.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import signal
@@ -26,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import programs
+from harness.results import Grading
 
-from . import reports
+from .render.files import write_atomic
+from .render.gradescope import gradescope
+from .render.grades_csv import Row, grades_csv
 
 STOP_GRACE = 10  # seconds a grading stopped at its time limit has to clean up
 
@@ -52,7 +53,7 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> dict:
+def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> Row:
     student_dir = out / "students" / student
     student_dir.mkdir(parents=True, exist_ok=True)
     for old in student_dir.iterdir():  # an earlier batch's reports must not stand for this one
@@ -90,26 +91,24 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> dic
     return read_scores(student, student_dir, stopped, time.monotonic() - started)
 
 
-def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float) -> dict:
-    """The student's scores from summary.json; when grading died or was stopped, whatever it
+def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float) -> Row:
+    """The student's grading, from summary.json; when grading died or was stopped, whatever it
     had finished, and a results.json that says what happened (one is always written)."""
     summary_file = student_dir / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"labs": []}
-    if stopped or not summary_file.exists():
+    grading = None
+    try:
+        grading = Grading.from_json(json.loads(summary_file.read_text()))
+    except (OSError, ValueError, KeyError):
+        pass
+    if stopped or grading is None:
         reason = stopped or ("grading failed before any lab finished; see grading.log:\n" +
                              _tail(student_dir / "grading.log"))
-        results_file = student_dir / "results.json"
-        results = (json.loads(results_file.read_text()) if results_file.exists() else
-                   {"score": 0.0, "tests": [], "visibility": "visible",
-                    "stdout_visibility": "hidden"})
-        results["output"] = f"{results.get('output', '')}\n\n{reason}".strip()
-        results["execution_time"] = round(elapsed, 1)
-        reports.write_atomic(results_file, json.dumps(results, indent=1))
-    scores = {lab["lab"]: lab["score"] for lab in summary["labs"]}
-    return {"student": student, "scores": scores, "total": sum(scores.values()),
-            "max": {lab["lab"]: lab["max_score"] for lab in summary["labs"]},
-            "note": "stopped: time limit" if stopped else
-                    ("" if summary_file.exists() else "grading failed")}
+        told = grading or Grading(f"socklab: {student}", "submission")
+        told.about["note"] = reason
+        told.elapsed = elapsed
+        write_atomic(student_dir / "results.json", json.dumps(gradescope(told), indent=1))
+    return Row(student, grading, "stopped: time limit" if stopped else
+               ("" if grading is not None else "grading failed"))
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -119,10 +118,11 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list[dict]:
+def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list[Row]:
     submissions = find_submissions(folder)
     out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict] = {student: pending_row(student) for student, _ in submissions}
+    rows: dict[str, Row] = {student: Row(student, note="not graded yet")
+                            for student, _ in submissions}
     lock = threading.Lock()
 
     def one(item):
@@ -130,7 +130,7 @@ def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list
         try:
             row = grade_one(student, tree, out, options)
         except Exception as e:  # noqa: BLE001 - one submission never stops the batch
-            row = {**pending_row(student), "note": f"grading failed: {type(e).__name__}: {e}"}
+            row = Row(student, note=f"grading failed: {type(e).__name__}: {e}")
         with lock:  # every finished row is on disk at once, whatever happens later
             rows[student] = row
             write_csv(list(rows.values()), out / "grades.csv")
@@ -144,16 +144,5 @@ def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list
     return list(rows.values())
 
 
-def pending_row(student: str) -> dict:
-    return {"student": student, "scores": {}, "total": 0.0, "max": {}, "note": "not graded yet"}
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    labs = sorted({lab for row in rows for lab in {**row["scores"], **row["max"]}})
-    with io.StringIO(newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", *labs, "total", "note"])
-        for row in rows:
-            writer.writerow([row["student"], *[f"{row['scores'].get(lab, 0):g}" for lab in labs],
-                             f"{row['total']:g}", row["note"]])
-        reports.write_atomic(path, f.getvalue())
+def write_csv(rows: list[Row], path: Path) -> None:
+    write_atomic(path, grades_csv(rows))

@@ -25,7 +25,10 @@ from typing import Optional
 
 from harness import programs, registry
 from harness.checks import printable, printable_text
+from harness.results import Outcome
 from harness.shortio import ShortIO
+
+from .grade import read_grading
 
 ROOT = programs.ROOT
 PYTHON = sys.executable
@@ -46,7 +49,7 @@ class Request:
     lab: Optional[str]  # None: watch every lab
     impl: str = "labs"
     passed_on: list[str] = field(default_factory=list)  # options for the checks
-    html: bool = False  # check: also write report.html (htmlreport.py)
+    html: bool = False  # check: also write report.html (render/html.py)
 
 
 def known_labs() -> list[str]:
@@ -185,15 +188,16 @@ def check_main(request: Request, build_dir: Path) -> int:
 
 def check_with_html(request: Request, lab: str, build_dir: Path) -> int:
     """check, then report.html of that run: each failure's story and its diagram."""
-    from . import grade, htmlreport
+    from .render import html
     out = build_dir / "check" / lab
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
     results.unlink(missing_ok=True)
     code = subprocess.call(pytest_command(request, lab, build_dir, ["--results", str(results)]))
     if results.exists():
-        result = grade.LabResult(lab, checks=grade.read_results(results, ROOT / "tests"))
-        path = htmlreport.write([result], out, f"socklab check {lab} ({request.impl})")
+        grading = read_grading(results)
+        grading.title = f"socklab check {lab} ({request.impl})"
+        path = html.write(grading, out)
         print(f"\nthe HTML report, with a diagram of each failed check: {programs.shown(path)}")
     return code
 
@@ -282,22 +286,24 @@ def summary(lab: str, results: Path, output: str) -> list[str]:
     """A few lines: how many checks pass before the first failure (the checks stop there),
     that failure's step and first lines, and the TODO step the programs reached."""
     try:
-        tests = json.loads(results.read_text())["tests"]
+        tests = [c for r in read_grading(results).labs for c in r.checks]
     except (OSError, ValueError, KeyError):
+        tests = []
+    if not tests:  # never "all 0 checks pass"
         tail = printable_text(output.strip()).splitlines()[-8:]
         return [f"{lab}: the checks could not run:", *[f"  {line}" for line in tail]]
-    passed = sum(t["outcome"] == "passed" for t in tests)
-    failed = [t for t in tests if t["outcome"] == "failed"]
+    passed = sum(t.outcome is Outcome.PASSED for t in tests)
+    failed = [t for t in tests if t.outcome is Outcome.FAILED]
     if not failed:
         return [f"{lab}: all {len(tests)} checks pass"]
     first = failed[0]
-    lines = [f"{lab}: {passed} check{'' if passed == 1 else 's'} pass, then {first['name']} "
+    lines = [f"{lab}: {passed} check{'' if passed == 1 else 's'} pass, then {first.name} "
              "fails:"]
-    head = [line for line in first["message"].split("\n\n")[0].splitlines()
+    head = [line for line in first.message.split("\n\n")[0].splitlines()
             if not line.startswith("TODO:")]
     lines += [f"  {printable(line)}" for line in head[:5]]
     todos = {int(m.group(3)): f"your {m.group(1)} stopped at {m.group(2)}"
-             for t in failed for m in TODO_LINE.finditer(t["message"])}
+             for t in failed for m in TODO_LINE.finditer(t.message)}
     if todos:
         lines.append(f"  reached: {printable(todos[min(todos)])}")
     return lines

@@ -23,9 +23,11 @@ from pathlib import Path
 
 from harness import programs, sandbox
 from harness.limits import Limits
+from harness.results import Grading
 from harness.sandbox import Caps, Cgroup, Walls
 
-from . import grade, reports
+from . import grade, render
+from .render.scoreboard import scoreboard
 
 COMPILE_OUTPUT_LIMIT = 20000  # characters of the compiler's words kept for the feedback
 
@@ -123,16 +125,17 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
     about = {"sandbox": walls.mode, "sandbox_detail": sandbox.describe_mode(walls.mode),
              "cgroup": enforced, "submission_sha256": digest}
 
-    def save(results):
-        reports.write_all(results, out, title, "submission", time.monotonic() - started, about)
+    def save(results) -> Grading:
+        grading = Grading(title, "submission", list(results), time.monotonic() - started, about)
+        render.write_all(grading, out)
+        return grading
 
     tests_dirs = [Path(d) for d in request.tests_dirs] or [programs.ROOT / "tests"]
     results = grade.grade(bins, "submission", labs, out, extra, tests_dirs,
                           progress=lambda lab: print(f"grading {lab} ...", file=sys.stderr),
                           done=save, built=built,
                           scratch=scratch)
-    save(results)
-    print(grade.scoreboard(results, title))
+    print(scoreboard(save(results)))
     print(f"\n{sandbox.describe_mode(walls.mode)}")
     print(f"reports (results.json, junit.xml, feedback.txt, report.html): {programs.shown(out)}")
     everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)

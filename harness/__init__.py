@@ -23,6 +23,7 @@ Modules, one job each:
   shortio        the short-I/O settings (--short-io SPEC) of the shim in shim/shortio.c
   lab            the `lab` fixture: start servers, run clients, all recorded in the story
   pytest_plugin  options (--impl, --valgrind, ...), fixtures, failure reports, results
+  results        the typed results (Outcome, CheckResult, LabResult, Grading) and their JSON
   __main__       `python3 -m harness ...`: hands over to grader/__main__.py
   doccheck       `python3 -m harness.doccheck`: hands over to grader/doccheck.py
   compat         the oldest Python and pytest it runs on (3.10, 6.2.5): refuses older ones
@@ -36,6 +37,7 @@ from .frames import (MAX_HEADER_LEN, Reader, content, frame, header_for, header_
 from .lab import PAST_THE_LAST_PORT, Result, listening_address
 from .peers import Address, Ended
 from .process import Proc, describe_status
+from .results import CheckResult, Grading, LabResult, Outcome
 from .programs import PYTHON
 from .timing import Deadline, poll_until
 from .udp import UdpPeer, UdpPeerServer, silent_port
@@ -53,4 +55,6 @@ __all__ = [
     # lab 09's frames
     "frame", "header_frame", "header_for", "trailer_for", "upload_bytes", "seed_upload_bytes",
     "sha256", "content", "Reader", "MAX_HEADER_LEN",
+    # results, as the plugin writes them (--results) and the grader reads them
+    "Outcome", "CheckResult", "LabResult", "Grading",
 ]

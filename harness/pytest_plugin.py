@@ -7,7 +7,8 @@ Options:
   --short-io SPEC    every check runs with its stream sends/recvs cut short (LD_PRELOAD shim):
                      N, or send=N,recv=M,seed=S (harness/shortio.py)
   --lab LAB          for the harness's own tests: only this lab (repeatable)
-  --results FILE     write every check's outcome and message as JSON (for grading)
+  --results FILE     write every check's outcome and message as JSON, a Grading of
+                     harness/results.py (for grading)
   --limits           rlimits on every program (CPU, memory, file size, processes)
   --limit-fsize SIZE the largest file a program may write under --limits (e.g. 256M)
   --build-error-file FILE   the lab did not compile: every test fails with this output
@@ -33,6 +34,7 @@ from .checks import CheckFailure
 from .lab import Lab, Settings
 from .limits import Limits, parse_size
 from .process import kill_all
+from .results import CheckResult, Grading, LabResult, Outcome, title_for
 from .sandbox import Walls
 from .shortio import ShortIO
 from .story import Story
@@ -231,7 +233,7 @@ def _is_visible(item) -> bool:
 
 
 # -- results, for grading ------------------------------------------------------------------
-RESULTS = pytest.StashKey[dict]()
+RESULTS = pytest.StashKey[dict]()  # nodeid -> (lab, CheckResult), in the order they ran
 
 
 def _record(item, report) -> None:
@@ -241,37 +243,44 @@ def _record(item, report) -> None:
     short_io = item.stash.get(SHORT_IO_COPY, None)
     if short_io is not None:
         doc = f"{doc} Partial-I/O version: {short_io.describe()}."
-    entry = results.setdefault(item.nodeid, {
-        "name": item.nodeid.split("::", 1)[-1],
-        "module": item.module.__name__ if item.module else "",
-        "path": str(item.path),
-        "lab": getattr(item.module, "LAB", None),
-        "points": marker.args[0] if marker else DEFAULT_POINTS,
-        "doc": doc,
-        "outcome": "passed", "message": "", "duration": 0.0,
-    })
-    entry["duration"] += report.duration
-    if report.failed and entry["outcome"] == "passed":
-        entry["outcome"] = "failed"
-        entry["message"] = str(report.longrepr)
+    name = item.nodeid.split("::", 1)[-1]
+    lab = getattr(item.module, "LAB", None) or ""
+    _, check = results.setdefault(item.nodeid, (lab, CheckResult(
+        name=name, title=title_for(name, doc),
+        points=marker.args[0] if marker else DEFAULT_POINTS, hidden=not _is_visible(item))))
+    check.duration += report.duration
+    if report.failed and check.outcome is Outcome.PASSED:
+        check.outcome = Outcome.FAILED
+        check.message = str(report.longrepr)
         story = item.stash.get(STORY, None)
         if story is not None:  # for the sequence diagram of the HTML report
-            entry["events"] = story.conversation.kept()
-            entry["failed_at"] = story.conversation.now()
-            entry["failed_step"] = story.steps[-1] if story.steps else ""
+            check.events = story.conversation.kept()
+            check.failed_at = story.conversation.now()
+            check.failed_step = story.steps[-1] if story.steps else ""
     elif report.skipped and report.when != "teardown":
-        entry["outcome"] = "skipped"
-        entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        check.outcome = Outcome.SKIPPED
+        check.message = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+
+
+STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[STARTED] = time.monotonic()
 
 
 def pytest_sessionfinish(session, exitstatus):
     kill_all()
     path = session.config.getoption("--results")
     if path:
+        labs: dict[str, LabResult] = {}
+        for lab, check in session.config.stash[RESULTS].values():
+            labs.setdefault(lab, LabResult(lab)).checks.append(check)
+        impl = session.config.getoption("--impl")
+        grading = Grading(title=f"socklab: {impl}/", impl=impl, labs=list(labs.values()),
+                          elapsed=time.monotonic() - session.config.stash.get(STARTED, 0.0))
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"finished": time.time(),
-                                   "tests": list(session.config.stash[RESULTS].values())},
-                                  indent=1))
+        tmp.write_text(json.dumps(grading.to_json(), indent=1))
         tmp.replace(out)

@@ -9,7 +9,7 @@ A failure story ends with the last of them, merged, as a few readable lines:
       0.013  peer      send 26 bytes "\\x00\\x00\\x00\\x05hello\\x00\\x00\\x00\\x05world..."
       0.014  client    recv(3, 65536) = 9 "\\x00\\x00\\x00\\x05hello"
 
-and the HTML report draws them as a sequence diagram (grader/htmlreport.py). The peers record
+and the HTML report draws them as a sequence diagram (grader/render/html.py). The peers record
 their side through TracedSocket, which peers.py and udp.py make their sockets from.
 """
 from __future__ import annotations

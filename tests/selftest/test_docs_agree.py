@@ -211,7 +211,9 @@ def test_benchs_header_options_are_there(capsys):
 # -- the modules ------------------------------------------------------------------------------
 
 def modules(package: str) -> set[str]:
-    return {p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__"}
+    """Its modules, and its packages (folders with an __init__.py)."""
+    return ({p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__"} |
+            {p.parent.name for p in (ROOT / package).glob("*/__init__.py")})
 
 
 def docstring_modules(package: str) -> set[str]:
@@ -220,7 +222,7 @@ def docstring_modules(package: str) -> set[str]:
     return set(re.findall(r"^  (\w+)\s{2,}\S", doc, re.MULTILINE))
 
 
-@pytest.mark.parametrize("package", ["harness", "grader"])
+@pytest.mark.parametrize("package", ["harness", "grader", "grader/render"])
 def test_the_package_docstring_lists_every_module(package):
     code, listed = modules(package), docstring_modules(package)
     assert listed == code, (f"{package}/__init__.py's docstring misses {sorted(code - listed)}, "
@@ -236,7 +238,7 @@ def test_docs_harness_names_every_module():
         rows += table_rows(text)
         text = text[len("| file | job |"):]
     named = set().union(*(words_in(row[0]) for row in rows))
-    files = {p.relative_to(ROOT).as_posix() for package in ("harness", "grader")
+    files = {p.relative_to(ROOT).as_posix() for package in ("harness", "grader", "grader/render")
              for p in (ROOT / package).glob("*.py")}
     files |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "harness" / "shim").glob("*.c")}
     assert named == files, (f"docs/harness.md misses {sorted(files - named)}, and names files "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import ROOT, schema_from_docs, validate
+from .support import ROOT, gradescope_schema, validate
 
 LAB = "01-tcp-basic"
 # One batch grading for the whole module, one submission of which runs into its time limit.
@@ -92,6 +92,7 @@ def test_solutions_get_full_marks(batch_run):
     out, rows = batch_run
     assert full_marks(out) > 0
     assert float(rows["alice"][LAB]) == full_marks(out), results(out, "alice")["output"]
+    assert float(rows["alice"][f"{LAB} max"]) == float(rows["alice"]["max"]) == full_marks(out)
 
 
 def test_skeleton_scores_zero(batch_run):
@@ -125,7 +126,7 @@ def test_endless_loop_costs_only_its_own_points(batch_run):
 
 def test_every_results_json_follows_the_documented_schema(batch_run):
     out, rows = batch_run
-    schema = schema_from_docs()
+    schema = gradescope_schema()
     for student in rows:
         validate(results(out, student), schema, f"{student}/results.json")
 

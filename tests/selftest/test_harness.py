@@ -12,6 +12,7 @@ import pytest
 from harness import valgrind
 from harness.checks import CheckFailure, read_program_file, show
 from harness.process import Proc
+from harness.results import CheckResult, Grading, LabResult, Outcome
 from harness.story import Story
 from harness.timing import Deadline, poll_until
 
@@ -162,7 +163,7 @@ def test_story_says_how_each_program_ended_in_a_students_words():
 def test_program_output_cannot_drive_the_terminal(tmp_path):
     """Escape sequences a program prints (clear the screen, move the cursor) reach the story,
     the scoreboard and the reports as text: \\x1b, never the byte itself."""
-    from grader import grade
+    from grader.render.scoreboard import scoreboard
     story = Story()
     story.step("run it")
     with Proc("server", ["printf", "\\033[2J\\033[Hforged\\n"]) as proc:
@@ -170,15 +171,15 @@ def test_program_output_cannot_drive_the_terminal(tmp_path):
         proc.wait(Deadline(5))
         text = story.render(CheckFailure("x", actual="\x1b[2J quoted by a check"))
     assert "\x1b" not in text and "| \\x1b[2J\\x1b[Hforged" in text
-    check = grade.Check("test_x", "", 1, "failed", text, 0.1)
-    board = grade.scoreboard([grade.LabResult("01-tcp-basic", checks=[check])], "socklab: labs/")
+    check = CheckResult("test_x", "test_x", 1, Outcome.FAILED, text, 0.1)
+    board = scoreboard(Grading("socklab: labs/", labs=[LabResult("01-tcp-basic", checks=[check])]))
     assert "\x1b" not in board and "\\x1b[2J" in board
 
 
 def test_scoreboard_excerpt_keeps_the_programs_last_words():
     """The terminal's excerpt of a failure shows how each program ended and the last lines
     of its stdout and stderr, where the program's own explanation usually is."""
-    from grader import grade
+    from grader.render.scoreboard import excerpt
     story = Story()
     story.step("send a frame")
     with Proc("server", ["sh", "-c", "echo listening; echo 'server: refused a frame of 83886080 "
@@ -189,7 +190,7 @@ def test_scoreboard_excerpt_keeps_the_programs_last_words():
         proc.kill()
         text = story.render(CheckFailure("the reply should be framed", expected="a", actual="b",
                                          hint="ntohl()"))
-    lines = grade.excerpt(text)
+    lines = excerpt(text)
     assert any("server (still running at the end of the check: stopped by the grader)" in line
                for line in lines)
     assert "    | server: refused a frame of 83886080 bytes" in lines
@@ -316,11 +317,14 @@ def test_a_marked_check_gets_a_graded_partial_io_copy(tmp_path, build_dir):
                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout
-    tests = {t["name"]: t["doc"] for t in json.loads(results.read_text())["tests"]}
+    grading = Grading.from_json(json.loads(results.read_text()))
+    tests = {c.name: c.title for r in grading.labs for c in r.checks}
     assert list(tests) == ["test_one[1]", "test_one[2]", "test_one[1-short-io]",
                            "test_one[2-short-io]"]
     assert tests["test_one[1-short-io]"] == ("Does one thing. Partial-I/O version: each send() "
-                                             "moves 1-3 bytes (SOCKLAB_SHORT_IO=send=3,seed=9).")
+                                             "moves 1-3 bytes (SOCKLAB_SHORT_IO=send=3,seed=9). "
+                                             "[1-short-io]")
+    assert tests["test_one[2]"] == "Does one thing. [2]"  # parametrized: a name of its own
 
 
 def test_a_file_a_program_wrote_is_read_without_following_its_links(tmp_path):

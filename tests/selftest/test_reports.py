@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from grader import htmlreport, reports
-from grader.grade import Check, LabResult
+from grader.render import classroom, gradescope, html, prairielearn
+from harness.results import CheckResult, Grading, LabResult, Outcome
 
-from .support import ROOT, run_lab_tests, schema_from_docs, validate
+from .support import ROOT, run_lab_tests, gradescope_schema, validate
 
 LAB = "09-sticky-packets"
 MUTANT = f"mutant/{LAB}/client-one-recv-per-reply"
@@ -33,23 +33,21 @@ def failure(tmp_path_factory, settings):
     return run.tests[CHECK]
 
 
-def lab_result(entry: dict) -> LabResult:
-    check = Check(entry["name"], entry["doc"], float(entry["points"]), entry["outcome"],
-                  entry["message"], entry["duration"], events=entry.get("events", []),
-                  failed_at=entry.get("failed_at", 0.0), failed_step=entry.get("failed_step", ""))
-    passing = Check("test_a_passing_one", "A check that passed.", 1.0, "passed", "", 0.1)
-    return LabResult(LAB, checks=[passing, check])
+def graded(check: CheckResult) -> Grading:
+    """A grading of one lab: a check that passed, and check."""
+    passing = CheckResult("test_a_passing_one", "A check that passed.", 1.0, Outcome.PASSED)
+    return Grading("socklab: a test", labs=[LabResult(LAB, checks=[passing, check])])
 
 
 def test_the_story_shows_the_short_recv_and_the_frames_sent_in_one_write(failure):
-    assert failure["outcome"] == "failed"
-    story = failure["message"]
+    assert failure.outcome is Outcome.FAILED
+    story = failure.message
     sent = re.search(r"peer +sends (\d+) bytes in one write", story)
     got = re.search(r"client +recv\(\d+, 65536\) = (\d+)", story)
     assert sent and got, story
     # the four replies came in one write, and one recv() took more than the first frame
     assert int(got.group(1)) > 4 + len("hello"), story
-    assert failure["events"] and failure["failed_at"] > 0
+    assert failure.events and failure.failed_at > 0
 
 
 class Page(HTMLParser):
@@ -70,7 +68,7 @@ class Page(HTMLParser):
 
 
 def test_the_html_report_is_one_self_contained_file(failure, tmp_path):
-    text = htmlreport.report([lab_result(failure)], "socklab: a test", {})
+    text = html.report(graded(failure))
     page = Page()
     page.feed(text)
     assert "svg" in page.tags and "script" not in page.tags and "img" not in page.tags
@@ -82,12 +80,13 @@ def test_the_html_report_is_one_self_contained_file(failure, tmp_path):
 
 
 def test_the_html_report_escapes_what_programs_print():
-    hostile = Check("test_x", "A check.", 1.0, "failed",
-                    "<script>alert(1)</script>\x1b[2J\x00", 0.1,
-                    events=[{"t": 0.1, "who": "client", "call": "recv", "fd": 3, "asked": 10,
-                             "ret": 3, "error": "", "detail": '"<b>\\x1b"'}], failed_at=0.2,
-                    failed_step="<img src=x>")
-    text = htmlreport.report([LabResult(LAB, checks=[hostile])], "t", {})
+    hostile = CheckResult("test_x", "A check.", 1.0, Outcome.FAILED,
+                          "<script>alert(1)</script>\x1b[2J\x00", 0.1,
+                          events=[{"t": 0.1, "who": "client", "call": "recv", "fd": 3,
+                                   "asked": 10, "ret": 3, "error": "",
+                                   "detail": '"<b>\\x1b"'}], failed_at=0.2,
+                          failed_step="<img src=x>")
+    text = html.report(Grading("t", labs=[LabResult(LAB, checks=[hostile])]))
     assert "<script>" not in text and "<img" not in text and "<b>" not in text
     assert "\x1b" not in text and "\x00" not in text
 
@@ -97,7 +96,7 @@ def test_the_report_renders_in_headless_chromium(failure, tmp_path):
     if chromium is None:
         pytest.skip("no chromium here (Debian's package: chromium)")
     page = tmp_path / "report.html"
-    page.write_text(htmlreport.report([lab_result(failure)], "socklab: a test", {}))
+    page.write_text(html.report(graded(failure)))
     shot = tmp_path / "report.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update",
@@ -109,24 +108,24 @@ def test_the_report_renders_in_headless_chromium(failure, tmp_path):
 
 
 def test_gradescope_output_is_markdown_and_follows_the_schema(failure):
-    data = reports.gradescope([lab_result(failure)], "socklab: a test", 1.0)
-    validate(data, schema_from_docs())
+    data = gradescope.gradescope(graded(failure))
+    validate(data, gradescope_schema())
     assert data["output_format"] == "md" and data["output"].startswith("```")
     failed = [t for t in data["tests"] if t["status"] == "failed"]
     assert failed and failed[0]["output"].startswith("```") and failed[0]["output_format"] == "md"
 
 
 def test_a_story_cannot_close_its_markdown_block():
-    text = reports.code_block("before\n```\n<b>after</b>")
+    text = gradescope.code_block("before\n```\n<b>after</b>")
     assert text.startswith("````\n") and text.endswith("\n````")
 
 
 def test_prairielearn_and_classroom_results(failure):
-    result = [lab_result(failure)]
-    pl = reports.prairielearn(result, "socklab: a test")
+    result = graded(failure)
+    pl = prairielearn.prairielearn(result)
     assert pl["gradable"] is True and pl["score"] == pytest.approx(0.5)
     assert {t["points"] for t in pl["tests"]} == {0.0, 1.0}
-    gh = reports.classroom(result)
+    gh = classroom.classroom(result)
     assert gh["version"] == 1 and gh["status"] == "fail" and gh["max_score"] == 2
     json.loads(base64.b64decode(base64.b64encode(json.dumps(gh).encode())))  # what the step does
     workflow = (ROOT / ".github" / "workflows" / "classroom.yml").read_text()

@@ -422,7 +422,7 @@ def test_grade_impl_scores_the_attack_honestly(gradings, student):
     solo = solo_of(gradings, ("grade", student))
     done, out = solo["result"]["done"], solo["result"]["out"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["score"] == 0 and summary["sandbox"] == "namespaces", done.stdout
+    assert summary["score"] == 0 and summary["about"]["sandbox"] == "namespaces", done.stdout
     assert all(MARK not in text for text in reports_of(out).values())
     assert not solo["course_changed"]
     assert solo["left"] == []
@@ -451,6 +451,6 @@ def test_a_build_is_never_reused_by_path_and_time(gradings):
 
 def test_a_missing_test_module_is_an_error_not_the_whole_suite(tmp_path, build_dir):
     from grader import grade
-    checks, output = grade.run_tests("99-no-such-lab", "solutions", build_dir, tmp_path, [],
-                                     [ROOT / "tests"])
-    assert checks == [] and "no test module" in output
+    checks, output, why = grade.run_tests("99-no-such-lab", "solutions", build_dir, tmp_path,
+                                          [], [ROOT / "tests"])
+    assert checks == [] and "no test module" in output and why

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.results import Grading
+
 from .support import ROOT, Run, lab_module, labs_with_tests
 
 FAST = 5.0  # seconds: the acceptance bound for a skeleton's failure
@@ -27,23 +29,25 @@ def skeleton_runs(request, settings, tmp_path_factory) -> dict:
            *(str(lab_module(lab)) for lab in labs), "--impl", "labs",
            "--build-dir", str(settings.build_dir), "--results", str(results)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=500)
-    tests = json.loads(results.read_text())["tests"] if results.exists() else []
+    grading = (Grading.from_json(json.loads(results.read_text())) if results.exists() else
+               Grading("none"))
     return {lab: Run(done.returncode, done.stdout + done.stderr,
-                     {t["name"]: t for t in tests if t["lab"] == lab}) for lab in labs}
+                     {c.name: c for c in (grading.lab(lab).checks if grading.lab(lab) else [])})
+            for lab in labs}
 
 
 def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, skeleton_runs):
     run = skeleton_runs[lab_name]
     tests = run.tests
     assert tests, f"no results from the lab's tests:\n{run.output[-3000:]}"
-    passed = [name for name, t in tests.items() if t["outcome"] != "failed"]
+    passed = [name for name, t in tests.items() if t.outcome != "failed"]
     assert not passed, f"the untouched skeleton of {lab_name} passes {passed}: a test that " \
                        "passes before the student writes anything checks nothing of theirs"
-    slow = {name: round(t["duration"], 2) for name, t in tests.items() if t["duration"] >= FAST}
+    slow = {name: round(t.duration, 2) for name, t in tests.items() if t.duration >= FAST}
     assert not slow, f"these tests took {FAST} s or more to fail on the skeleton: {slow}"
-    unnamed = [name for name, t in tests.items() if "TODO step" not in t["message"]]
+    unnamed = [name for name, t in tests.items() if "TODO step" not in t.message]
     assert not unnamed, f"these failures do not name a TODO step: {unnamed}\n" + \
-        "\n\n".join(tests[n]["message"][:1500] for n in unnamed[:2])
+        "\n\n".join(tests[n].message[:1500] for n in unnamed[:2])
 
 
 # -- what a skeleton provides is the solution's, word for word --------------------------------

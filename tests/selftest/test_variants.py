@@ -78,7 +78,7 @@ def test_variant_keeps_full_marks(variant, build_dir, variant_runs):
     for mode, run in variant_runs[variant]:
         how = " ".join(mode) or "plain"
         assert run.tests, f"variant {lab}/{name} ({how}): no test ran\n{run.output[-2000:]}"
-        lost = {n: t for n, t in run.tests.items() if t["outcome"] not in ("passed", "skipped")}
+        lost = {n: t for n, t in run.tests.items() if t.outcome not in ("passed", "skipped")}
         assert not lost, (f"variant {lab}/{name} ({fields['Choice']}) loses marks ({how}) on "
                           f"{sorted(lost)}: the check over-fits the reference\n" +
-                          next(iter(lost.values()))["message"][:2000])
+                          next(iter(lost.values())).message[:2000])

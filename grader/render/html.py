@@ -9,9 +9,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from harness.results import CheckResult, Grading, LabResult, Outcome
 from harness.trace import RECVS, SENDS, plural
 
-from .grade import Check, LabResult
+from .files import write_atomic
 
 LANE = 230      # pixels between two lifelines
 ROW = 24        # pixels per event
@@ -40,27 +41,30 @@ svg text { font: 12px ui-monospace, monospace; }
 """
 
 
-def report(results: list[LabResult], title: str, about: dict | None = None) -> str:
+def report(grading: Grading) -> str:
     """The whole page."""
+    title, about = grading.title, grading.about
     out = ["<!doctype html>", '<html lang="en">', '<meta charset="utf-8">',
            f"<title>{esc(title)}</title>", f"<style>{STYLE}</style>", "<body>",
            f"<h1>{esc(title)}</h1>"]
-    if about and about.get("sandbox_detail"):
+    if about.get("sandbox_detail"):
         out.append(f'<p class="about">{esc(about["sandbox_detail"])}</p>')
-    out.append(scores_table(results))
-    for r in results:
+    out.append(scores_table(grading))
+    for r in grading.labs:
         out.append(lab_section(r))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def scores_table(results: list[LabResult]) -> str:
+def scores_table(grading: Grading) -> str:
     rows = ["<table class=scores>", "<tr><th>lab</th><th>checks</th><th>points</th><th></th></tr>"]
-    total = maximum = 0.0
-    for r in results:
-        total, maximum = total + r.score, maximum + r.max_score
+    totals = grading.totals
+    total, maximum = totals.score, totals.max_score
+    for r in grading.labs:
         pct = f"{100 * r.score / r.max_score:.0f}%" if r.max_score else ""
         note = "" if r.built else " (does not compile)"
+        if r.outcome is Outcome.ERROR:
+            note = " (tests could not run)"
         rows.append(f'<tr><td><a href="#{esc(r.lab)}">{esc(r.lab)}</a>{note}</td>'
                     f"<td>{r.passed}/{len(r.checks)}</td><td>{r.score:g}/{r.max_score:g}</td>"
                     f"<td>{pct}</td></tr>")
@@ -73,8 +77,9 @@ def lab_section(r: LabResult) -> str:
     out = [f'<h2 id="{esc(r.lab)}">{esc(r.lab)}: {r.score:g}/{r.max_score:g}</h2>']
     if not r.built:
         out.append(f"<p>It does not compile. The compiler said:</p><pre>{esc(r.build_output[-8000:])}</pre>")
-    if r.error:
-        out.append(f"<p>The tests could not run:</p><pre>{esc(r.error)}</pre>")
+    if r.outcome is Outcome.ERROR:
+        out.append("<p>The tests could not run:</p>"
+                   f"<pre>{esc(r.error or 'no check was collected')}</pre>")
     out.append("<ul class=checks>")
     for c in sorted(r.checks, key=lambda c: c.outcome != "failed"):  # failures first
         out.append(check_item(c))
@@ -82,11 +87,11 @@ def lab_section(r: LabResult) -> str:
     return "\n".join(out)
 
 
-def check_item(c: Check) -> str:
-    title = f'{esc(c.doc or c.name)} <span class=name>{esc(c.name)}</span>'
-    if c.outcome == "passed":
+def check_item(c: CheckResult) -> str:
+    title = f'{esc(c.title)} <span class=name>{esc(c.name)}</span>'
+    if c.outcome is Outcome.PASSED:
         return f"<li class=pass>{title}</li>"
-    if c.outcome == "skipped":
+    if c.outcome is Outcome.SKIPPED:
         return f"<li class=skip>{title} (skipped)</li>"
     parts = [f"<li class=fail><details open><summary>{title}</summary>"]
     if c.events:
@@ -197,8 +202,7 @@ def esc(text: str) -> str:
                                for c in str(text)))
 
 
-def write(results: list[LabResult], out: Path, title: str, about: dict | None = None) -> Path:
-    from .reports import write_atomic
+def write(grading: Grading, out: Path) -> Path:
     path = out / "report.html"
-    write_atomic(path, report(results, title, about))
+    write_atomic(path, report(grading))
     return path
