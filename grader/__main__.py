@@ -80,14 +80,15 @@ def grade_submission(args, tree: Path) -> int:
     except programs.BuildError as e:
         print(f"socklab: {e}", file=sys.stderr)
         return 2
-    out = (args.out or build_dir / "grade" / "submission").resolve()
+    # each tree its own folder: grading students one by one never overwrites a report
+    out = (args.out or build_dir / "grade" / "trees" / tree.name).resolve()
     caps = sandbox.Caps(**{k: v for k, v in (("memory", args.limit_memory),
                                              ("disk", args.limit_disk)) if v})
     request = room.Request(tree=str(tree), out=str(out), course_build=str(build_dir),
                            labs=args.labs,
                            tests_dirs=[str(d.resolve()) for d in
                                        [programs.ROOT / "tests", *args.tests_dir]],
-                           valgrind=args.valgrind, limit_fsize=args.limit_fsize,
+                           valgrind=args.valgrind, html=args.html, limit_fsize=args.limit_fsize,
                            caps=dataclasses.asdict(caps))
     return room.grade_tree(request)
 
@@ -145,7 +146,7 @@ def platform_command(args) -> int:
     except programs.BuildError:
         known = set()
     held = sorted(p.name for p in submission.glob("*") if p.is_dir() and p.name in known)
-    args.impl, args.labs, args.valgrind = str(submission), held, False
+    args.impl, args.labs, args.valgrind, args.html = str(submission), held, False, False
     private = sandbox.private_dir("socklab-gradescope-")
     args.out = private / "reports"
     report, failed = PLATFORMS[args.command]

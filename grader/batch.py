@@ -59,7 +59,7 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> Row
     for old in student_dir.iterdir():  # an earlier batch's reports must not stand for this one
         if old.is_file() or old.is_symlink():
             old.unlink()
-    cmd = [sys.executable, "-m", "grader", "grade", "--impl", str(tree),
+    cmd = [sys.executable, "-m", "grader", "grade", "--impl", str(tree), "--html",
            "--build-dir", str(options.build_dir), "--out", str(student_dir),
            *[f"--tests-dir={d}" for d in options.tests_dirs], *options.labs]
     if options.limit_fsize:

@@ -41,6 +41,7 @@ class Request:
     labs: list[str] = field(default_factory=list)
     tests_dirs: list[str] = field(default_factory=list)
     valgrind: bool = False
+    html: bool = False  # report.html too
     limit_fsize: str | None = None
     caps: dict = field(default_factory=lambda: asdict(Caps()))
 
@@ -127,7 +128,7 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
 
     def save(results) -> Grading:
         grading = Grading(title, "submission", list(results), time.monotonic() - started, about)
-        render.write_all(grading, out)
+        render.write_all(grading, out, html=request.html)
         return grading
 
     tests_dirs = [Path(d) for d in request.tests_dirs] or [programs.ROOT / "tests"]
@@ -137,7 +138,8 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
                           scratch=scratch)
     print(scoreboard(save(results)))
     print(f"\n{sandbox.describe_mode(walls.mode)}")
-    print(f"reports (results.json, junit.xml, feedback.txt, report.html): {programs.shown(out)}")
+    written = "results.json, junit.xml, feedback.txt" + (", report.html" if request.html else "")
+    print(f"reports ({written}): {programs.shown(out)}")
     everything = all(r.built and not r.error and r.passed == len(r.checks) for r in results)
     return 0 if results and everything else 1
 
