@@ -193,7 +193,7 @@ def run_compile(walls: Walls, src: Path, build: Path, argv: list[str]) -> tuple[
                               timeout=caps.compile_seconds, start_new_session=True)
     except subprocess.TimeoutExpired:
         return False, f"the compile took longer than {caps.compile_seconds} s and was stopped"
-    text = (done.stdout + done.stderr).decode("utf-8", "replace")
+    text = programs.compiler_words((done.stdout + done.stderr).decode("utf-8", "replace"))
     text = text.replace(f"{src}/", "").replace(str(build), "build")
     if len(text) > COMPILE_OUTPUT_LIMIT:
         text = "...\n" + text[-COMPILE_OUTPUT_LIMIT:]

@@ -126,8 +126,10 @@ class Lab:
     def program(self, program: str) -> Path:
         if self.settings.build_error is not None:
             raise CheckFailure(f"lab {self.name} does not compile, so nothing could be tested",
-                               actual="the compiler said:\n" + self.settings.build_error[-4000:],
-                               hint="fix the first error first: the others often follow from it")
+                               actual="the compiler said:\n" + first_errors(
+                                   self.settings.build_error),
+                               hint="fix the first error first: the others often follow from it "
+                                    "(the compile's report has all it said)")
         if self.build_error is not None:
             raise CheckFailure(f"lab {self.name} did not build, so nothing could be tested",
                                actual=self.build_error[-4000:])
@@ -330,3 +332,18 @@ def _relative(path: Path) -> str:
         return str(path.relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+FIRST_ERRORS = 12  # lines of a failed compile repeated in each check: the first error's
+
+
+def first_errors(output: str) -> str:
+    """The compiler's output from its first error on, cut to a few lines: every check of a
+    lab that does not compile says this much, and the compile's own report has the rest."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if "error" in line), 0)
+    if start and "In function" in lines[start - 1]:  # where the error is, as gcc says it
+        start -= 1
+    shown = lines[start:start + FIRST_ERRORS]
+    more = len(lines) - start - len(shown)
+    return "\n".join(shown + ([f"... ({more} more lines)"] if more > 0 else []))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import os
 import subprocess
 from dataclasses import dataclass
@@ -123,12 +124,25 @@ def submission_build_dir(tree: Path, base: Path) -> Path:
     return base / "submissions" / snapshot(tree)[:16]
 
 
+# What the build tool says about itself, not about the student's code: progress lines
+# ("[ 12%] Building C object ..."), make's own lines, dependency scans.
+BUILD_TOOL_NOISE = re.compile(r"^(\[\s*\d+%\]|g?make(\[\d+\])?: |Scanning dependencies |"
+                              r"Consolidate compiler generated dependencies )")
+
+
+def compiler_words(output: str) -> str:
+    """A build's output with the build tool's own lines taken out: what is left is the
+    compiler's and the linker's diagnostics, which a student reads."""
+    kept = [line for line in output.splitlines() if not BUILD_TOOL_NOISE.match(line)]
+    return "\n".join(kept).strip("\n") or output
+
+
 def run_cmake(args: list[str], log_name: str, timeout: float = BUILD_TIMEOUT) -> str:
     try:
         done = subprocess.run(["cmake", *args], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BuildError(f"{log_name} took longer than {timeout:g} s")
-    output = done.stdout + done.stderr
+    output = compiler_words(done.stdout + done.stderr)
     if done.returncode != 0:
         raise BuildError(output)
     return output
