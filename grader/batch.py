@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import programs
+from harness import programs, registry
 from harness.results import Grading
 
 from .render.files import write_atomic
@@ -133,16 +133,16 @@ def batch(folder: Path, out: Path, options: BatchOptions, progress=None) -> list
             row = Row(student, note=f"grading failed: {type(e).__name__}: {e}")
         with lock:  # every finished row is on disk at once, whatever happens later
             rows[student] = row
-            write_csv(list(rows.values()), out / "grades.csv")
+            write_csv(list(rows.values()), out / "grades.csv", options.labs)
         if progress:
             progress(row)
         return row
 
-    write_csv(list(rows.values()), out / "grades.csv")
+    write_csv(list(rows.values()), out / "grades.csv", options.labs)
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         list(pool.map(one, submissions))
     return list(rows.values())
 
 
-def write_csv(rows: list[Row], path: Path) -> None:
-    write_atomic(path, grades_csv(rows))
+def write_csv(rows: list[Row], path: Path, labs: tuple[str, ...]) -> None:
+    write_atomic(path, grades_csv(rows, labs or tuple(registry.names())))

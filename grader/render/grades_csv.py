@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.results import Grading
@@ -17,8 +18,9 @@ class Row:
     note: str = ""
 
 
-def grades_csv(rows: list[Row]) -> str:
-    labs = sorted({r.lab for row in rows if row.grading for r in row.grading.labs})
+def grades_csv(rows: list[Row], labs: Sequence[str] = ()) -> str:
+    """labs: the labs asked for, each a column even for a student stopped before it."""
+    labs = sorted({*labs, *(r.lab for row in rows if row.grading for r in row.grading.labs)})
     with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", *[c for lab in labs for c in (lab, f"{lab} max")],
