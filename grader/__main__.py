@@ -105,6 +105,33 @@ PLATFORMS = {  # the report each platform reads, and what it says when grading i
 COPY_EVERY = 0.5  # seconds between two looks at the grader's reports, while it grades
 
 
+class LooseFiles(Exception):
+    """A submission with a lab's files at its top and no lab folder, and no --lab to say
+    which lab they are."""
+
+
+def platform_submission(args, private: Path) -> tuple[Path, list[str]]:
+    """The tree to grade and its labs. With --lab, the submission is that lab's files side by
+    side (what a platform's file upload makes) or lab folders; without it, lab folders or a
+    labs/ folder, and every lab when it holds none."""
+    top = args.submission
+    submission = top / "labs" if (top / "labs").is_dir() else top
+    known = set(registry.names())
+    held = sorted(p.name for p in submission.glob("*") if p.is_dir() and p.name in known)
+    loose = sorted(p.name for p in top.glob("*.[ch]") if p.is_file())
+    if args.lab and not held:
+        tree = private / "tree"
+        shutil.copytree(top, tree / args.lab, symlinks=True)
+        return tree, [args.lab]
+    if args.lab:
+        return submission, [args.lab]
+    if loose and not held:
+        raise LooseFiles(f"Your submission has {', '.join(loose)} at its top, not in a lab "
+                         f"folder, so no lab could be graded. Upload your lab's folder (such "
+                         f"as 01-tcp-basic) or your labs/ folder, with the files inside it.")
+    return submission, held
+
+
 class Relay:
     """Copies the platform's report from the grader's private folder to where the platform
     reads it, each time the grader rewrites it (after each lab), atomically: a grading
@@ -140,18 +167,19 @@ def platform_command(args) -> int:
     labs it holds, or every lab if it holds none. The results file the platform reads is
     written here, from the grader's own reports, after each lab and at the end, always.
     Exits 0 whenever it wrote that file (PrairieLearn reads results only after a 0)."""
-    submission = args.submission / "labs" if (args.submission / "labs").is_dir() else args.submission
-    try:
-        known = {b.lab for b in programs.read_manifest(args.build_dir.resolve())}
-    except programs.BuildError:
-        known = set()
-    held = sorted(p.name for p in submission.glob("*") if p.is_dir() and p.name in known)
-    args.impl, args.labs, args.valgrind, args.html = str(submission), held, False, False
-    private = sandbox.private_dir("socklab-gradescope-")
-    args.out = private / "reports"
     report, failed = PLATFORMS[args.command]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.unlink(missing_ok=True)  # whatever was there, it is not ours
+    private = sandbox.private_dir(f"socklab-{args.command}-")
+    try:
+        submission, held = platform_submission(args, private)
+    except LooseFiles as e:  # graded as nine skeletons, the student's work would score 0
+        write_atomic(args.results, json.dumps({**failed, **{
+            "output" if args.command == "gradescope" else "message": str(e)}}))
+        shutil.rmtree(private, ignore_errors=True)
+        return 0
+    args.impl, args.labs, args.valgrind, args.html = str(submission), held, False, False
+    args.out = private / "reports"
     relay = Relay(args.out / report, args.results)
     relay.thread.start()
     try:
@@ -185,6 +213,9 @@ def batch_command(args) -> int:
 
 
 def package_command(args) -> int:
+    if args.lab and args.kind != "gradescope":
+        print("socklab package: --lab is for the gradescope zip", file=sys.stderr)
+        return 2
     for folder in args.hidden:
         if not folder.is_dir():
             print(f"socklab package: --hidden {folder}: not a folder of test modules",
@@ -195,7 +226,7 @@ def package_command(args) -> int:
             path = package.student_package(args.out or Path("dist/socklab-student.tar.gz"))
         else:
             path = package.gradescope_package(args.out or Path("dist/socklab-autograder.zip"),
-                                              [d.resolve() for d in args.hidden])
+                                              [d.resolve() for d in args.hidden], lab=args.lab)
     except package.PackageError as e:
         print(f"socklab package: {e}", file=sys.stderr)
         return 2
@@ -210,6 +241,8 @@ def main(argv: list[str]) -> int:
     args = parse_intermixed(make_parser(), argv)
     try:  # 03, labs/03-tcp-echo/ and 03-tcp-echo all mean 03-tcp-echo
         args.labs = [registry.find(lab) for lab in getattr(args, "labs", [])]
+        if getattr(args, "lab", None):
+            args.lab = registry.find(args.lab)
     except registry.UnknownLab as e:
         print(f"socklab {args.command}: {e}", file=sys.stderr)
         return 2
@@ -313,6 +346,8 @@ def make_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(platform, help=f"grade {where} for {platform}")
         s.add_argument("submission", type=Path)
         s.add_argument("results", type=Path, help="where the results JSON goes")
+        s.add_argument("--lab", default=None, help="the lab graded: the submission may hold "
+                       "its files side by side (a file upload) instead of its folder")
         add_grading_options(s)
         s.set_defaults(run=platform_command)
 
@@ -328,6 +363,8 @@ def make_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("package", help="make the student package or the Gradescope zip")
     k.add_argument("kind", choices=["student", "gradescope"])
     k.add_argument("--out", type=Path, default=None)
+    k.add_argument("--lab", default=None, help="gradescope: the one lab the assignment grades "
+                   "(students may upload its files alone)")
     k.add_argument("--hidden", type=Path, action="append", default=[],
                    help="a folder of hidden test modules for the Gradescope zip")
     k.set_defaults(run=package_command)

@@ -34,7 +34,12 @@ cmake --build build --target {GRADER_TARGET}
 {PYTHON} -c 'import grader'  # refuses, in one line, a Python or pytest older than the course needs
 """
 
-RUN_AUTOGRADER = f"""\
+def run_autograder(lab: str | None = None) -> str:
+    """Gradescope's run_autograder. lab: the one lab this assignment grades; its students may
+    then upload the lab's files alone (Gradescope's file upload puts them at the top of the
+    submission) as well as its folder."""
+    only = f" --lab {lab}" if lab else ""
+    return f"""\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission. The grader writes results.json itself, from its
 # own results (the submission is graded in a sandbox and never sees this folder); if the
@@ -42,12 +47,15 @@ RUN_AUTOGRADER = f"""\
 cd /autograder/source/socklab
 mkdir -p /autograder/results
 rm -f /autograder/results/results.json
-{PYTHON} -m grader gradescope /autograder/submission /autograder/results/results.json \\
+{PYTHON} -m grader gradescope /autograder/submission /autograder/results/results.json{only} \\
     --tests-dir hidden-tests --build-dir build
 [ -s /autograder/results/results.json ] ||
   echo '{{"score": 0, "output": "The autograder failed before it could grade; please tell your instructor.", "tests": []}}' \\
     > /autograder/results/results.json
 """
+
+
+RUN_AUTOGRADER = run_autograder()  # every lab: containers/Containerfile's Gradescope stage
 
 
 class PackageError(Exception):
@@ -107,12 +115,14 @@ def student_package(out: Path, root: Path = ROOT) -> Path:
     return out
 
 
-def gradescope_package(out: Path, hidden: list[Path], root: Path = ROOT) -> Path:
-    """The autograder zip: setup.sh, run_autograder, socklab/ and socklab/hidden-tests/."""
+def gradescope_package(out: Path, hidden: list[Path], root: Path = ROOT,
+                       lab: str | None = None) -> Path:
+    """The autograder zip: setup.sh, run_autograder, socklab/ and socklab/hidden-tests/.
+    lab: the one lab the assignment grades (run_autograder())."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         _add_text(z, "setup.sh", SETUP_SH)
-        _add_text(z, "run_autograder", RUN_AUTOGRADER)
+        _add_text(z, "run_autograder", run_autograder(lab))
         for rel in course_files(root):
             z.write(root / rel, f"socklab/{rel.as_posix()}")
         for folder in hidden:

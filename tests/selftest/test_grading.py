@@ -222,3 +222,52 @@ def test_prairielearn_entrypoint_always_writes_results(tmp_path, lab, build, sai
     assert done.returncode == 0, done.stderr
     results = json.loads((grade / "results" / "results.json").read_text())
     assert results["gradable"] is False and said in results["message"], results
+
+
+def platform(submission: Path, results_file: Path, build_dir: Path, *options: str) -> dict:
+    """Gradescope's command as run_autograder runs it; the results it wrote."""
+    done = subprocess.run([sys.executable, "-m", "grader", "gradescope", str(submission),
+                           str(results_file), "--build-dir", str(build_dir), *options],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(results_file.read_text())
+
+
+def test_loose_files_get_a_message_not_nine_skeletons(tmp_path, build_dir):
+    """Gradescope's file upload puts server.c and client.c at the submission's top: without
+    --lab no lab can be told, and the student is told how to upload, not graded as 0."""
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "labs" / LAB, submission)
+    data = platform(submission, tmp_path / "results.json", build_dir)
+    assert data["score"] == 0 and not data["tests"]
+    assert "server.c" in data["output"] and "lab folder" in data["output"], data["output"]
+
+
+def test_lab_option_grades_loose_files_as_that_lab(tmp_path, build_dir):
+    if not (ROOT / "solutions" / LAB).exists():
+        pytest.skip("needs solutions/")
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "solutions" / LAB, submission)
+    data = platform(submission, tmp_path / "results.json", build_dir, "--lab", LAB[:2])
+    checks = [t for t in data["tests"] if t["max_score"] > 0]
+    assert checks and all(t["name"].startswith(LAB) for t in checks)
+    assert data["score"] == sum(t["max_score"] for t in checks), data["output"]
+
+
+def test_the_image_takes_the_course_and_nothing_else():
+    """.dockerignore names what the image copies: every top-level entry of the course but
+    those never handed out, and nothing that is not the course's (a submissions/ folder
+    beside it must not end up in an image an instructor may push to a public registry)."""
+    from grader.package import EXCLUDED_TOP
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "*", "the image's files must be an allowlist: '*' first"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    if not listed:
+        pytest.skip("not a git checkout")
+    course = {name.split("/")[0] for name in listed} - EXCLUDED_TOP - {".dockerignore",
+                                                                      ".gitignore"}
+    assert allowed == course, (f"missing from the image: {sorted(course - allowed)}; "
+                               f"not the course's: {sorted(allowed - course)}")
