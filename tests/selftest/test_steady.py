@@ -1,0 +1,66 @@
+"""The same program gets the same grade every time: mutants whose mistake is to end too soon
+are graded RUNS times, two runs at a time (each loads the other's core), and every check must
+reach the same verdict in every run. A check that flips names a race in the harness or in the
+check (a server's exit seen or not yet, a wait that ended at a timeout rather than an event),
+not something the program did.
+
+The mutants are the ones that flipped before Lab.settle (harness/lab.py) judged whether a
+server ended only once it had done all it would: in 15 runs, lab 01's serves-one-client scored
+from 10 to 14 of 20 (five checks flipped), and lab 03's server-answers-once flipped one check
+(test_server_survives_sigpipe, sometimes a harness error). Also here: one-client and dying
+mutants of labs 01, 04 and 05 that did not flip in 6 runs each, on their server checks, so
+that a new race there shows.
+
+COST: about 40 s of two cores (ctest -j2: about 60 s beside another test): each lab 01 run
+takes about 1.5 s, each lab 03 run 2 s, and the -k selections of labs 04 and 05 a few seconds.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .support import run_lab_tests
+
+RUNS = 5
+pytestmark = pytest.mark.timeout(600)
+
+# (lab, mutant, pytest arguments that pick its checks: none for the whole module)
+RACE_PRONE = [
+    ("01-tcp-basic", "serves-one-client", ()),
+    ("01-tcp-basic", "server-sigpipe", ()),
+    ("03-tcp-echo", "server-answers-once", ()),
+    ("04-tcp-iterative", "dies-on-a-reset", ("-k", "server")),
+    ("05-tcp-threaded", "thread-dies-on-a-broken-connection", ("-k", "server")),
+]
+
+
+@pytest.mark.parametrize("lab,mutant,select", RACE_PRONE,
+                         ids=[f"{lab}/{mutant}" for lab, mutant, _ in RACE_PRONE])
+def test_same_verdicts_every_run(lab, mutant, select, build_dir, tmp_path):
+    impl = f"mutant/{lab}/{mutant}"
+
+    def grade(n: int):
+        folder = tmp_path / f"run-{n}"
+        folder.mkdir()
+        return run_lab_tests(lab, impl, build_dir, folder, *select, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(grade, range(RUNS)))
+    empty = [n + 1 for n, run in enumerate(runs) if not run.tests]
+    assert not empty, f"{impl}: runs {empty} graded nothing:\n{runs[empty[0] - 1].output[-3000:]}"
+    names = sorted(set().union(*(run.tests for run in runs)))
+    flipped = []
+    for name in names:
+        verdicts = [run.tests.get(name, {}).get("outcome", "missing") for run in runs]
+        if len(set(verdicts)) > 1:
+            failed = next(run.tests[name]["message"] for run in runs
+                          if run.tests.get(name, {}).get("outcome") == "failed")
+            flipped.append(f"{name}: {' '.join(verdicts)}\n  one failure:\n    " +
+                           "\n    ".join(failed.split("\nsteps:")[0].splitlines()[:12]))
+    scores = [sum(t["outcome"] == "passed" for t in run.tests.values()) for run in runs]
+    assert not flipped, (f"{impl}: {len(flipped)} checks changed their verdict between "
+                         f"{RUNS} runs (checks passed per run: {scores}):\n" + "\n".join(flipped))
+    crashed = sorted({name for run in runs for name, t in run.tests.items()
+                      if "harness hit an unexpected error" in t["message"]})
+    assert not crashed, f"{impl}: {crashed} failed by a harness error, not a check"
