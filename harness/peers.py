@@ -173,9 +173,7 @@ def vanish_while_paused(proc, sock: socket.socket, data: bytes, deadline: Deadli
     proc.settle(deadline)
     proc.signal(signal.SIGSTOP)
     try:
-        poll_until(lambda: not proc.running or not (proc.thread_states() or "").strip("TtZX"),
-                   deadline)
-        if not proc.running:
+        if not proc.settle(deadline):  # stopped now (or ended: then it says so)
             raise CheckFailure(f"the {proc.name} should still be running, with the client "
                                "connected, when the client vanishes",
                                actual=f"the {proc.name} had already {proc.status()}",

@@ -249,7 +249,8 @@ class Proc:
         if not self.running:
             return False
         states = self.thread_states()
-        if states is not None and not states.strip("ZX"):  # only zombies: being reaped
+        if states is None or not states.strip("ZX"):
+            # it has ended; what started it (in a sandbox, bwrap) ends with it: wait for that
             self.wait(deadline)
         return self.running
 
