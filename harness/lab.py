@@ -291,8 +291,9 @@ class Lab:
             self.story.step(f"at the end of the check, the {proc.name} should still be running")
             raise CheckFailure(f"the {proc.name} ended during the test; it should run until it "
                                "is stopped", actual=_how_it_ended(proc) + _accepted(proc),
-                               hint="a server ends only when it is stopped: after a client, it "
-                                    "goes back to accept() for the next one"
+                               hint="a server ends when it is stopped (or when the handout "
+                                    "says it ends), not after a client or a message: look for "
+                                    "a return or exit() that its loop reaches too soon"
                                if proc.returncode == 0 else
                                "a client that closes, resets or vanishes must never stop "
                                "a server")

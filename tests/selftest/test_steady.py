@@ -5,19 +5,21 @@ check (a server's exit seen or not yet, a wait that ended at a timeout rather th
 not something the program did.
 
 The mutants are the ones that flipped before Lab.settle (harness/lab.py) judged whether a
-server ended only once it had done all it would: in 15 runs, lab 01's serves-one-client scored
-from 10 to 14 of 20 (five checks flipped), and lab 03's server-answers-once flipped one check
-(test_server_survives_sigpipe, sometimes a harness error). Also here: one-client and dying
-mutants of labs 01, 04 and 05 that did not flip in 6 runs each, on their server checks, so
-that a new race there shows.
+server ended only once it had done all it would: in 30 runs (half of them beside a busy
+loop), lab 01's serves-one-client scored 9 to 14 of 20 (six checks flipped; now 8, always);
+lab 03's server-answers-once flipped test_server_survives_sigpipe (2 of 6 runs failed by a
+harness error), and lab 05's thread-dies-on-a-broken-connection flipped
+test_server_ends_cleanly_on_sigterm_with_clients_connected (1 of 10). Also here: lab 01's
+server-sigpipe and lab 04's dies-on-a-reset, dying mutants that did not flip in 6 runs each,
+so that a new race on their server checks shows.
 
 The last test is what an instructor does: two identical submissions (lab 01's
 serves-one-client), graded by `batch` at the same time, each in its sandbox, must get
 identical verdicts.
 
-COST: about 65 s alone on 2 quiet cores: the 25 module runs, two at a time, about 35 s (1.5
-to 4 s each); the batch about 30 s (mostly each submission's build in its sandbox). At load
-17 (other work on the machine) the whole took 3 minutes.
+COST (measured on 2 cores shared with other work): 96 s at ctest -j2 beside lab01-mutants at
+load 7; the 25 module runs, two at a time, take 30 to 55 s (1.5 to 4 s each), the batch 30 to
+45 s (mostly each submission's build in its sandbox). At load 17 the whole took 3 minutes.
 """
 from __future__ import annotations
 
