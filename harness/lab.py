@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import valgrind
+from . import trace, valgrind
 from .limits import Limits
 from .checks import CheckFailure, expect, show
 from .peers import Address
@@ -31,6 +31,9 @@ from .timing import Deadline
 
 LISTENING_RE = re.compile(r"^listening on (\[([^\]]+)\]|([^\s:]+)):(\d+)\s*$", re.MULTILINE)
 DEFAULT_WAIT = 5.0
+# The processor time a program may use before Lab.settle stops waiting for it to go back to
+# waiting or to end (it spins): far more than a program needs to finish what it was doing.
+SETTLE_CPU = 0.25
 # For the bad-argument checks: one past the last port, so never a port to listen on.
 PAST_THE_LAST_PORT = str(65535 + 1)
 
@@ -165,6 +168,7 @@ class Lab:
                 info = os.pipe()
             argv = walls.wrap(argv, writable=[self.workdir], info_fd=info and info[1], chdir=cwd)
         proc = Proc(name or program, argv, display=display, env=full_env, cwd=cwd, info_fd=info)
+        proc.trace_folder = Path(full_env["SOCKLAB_TRACE"]) if "SOCKLAB_TRACE" in full_env else None
         if self.settings.valgrind:
             proc.valgrind_log = log
         self.story.started(proc, repro=self._repro(proc))
@@ -265,10 +269,17 @@ class Lab:
                 expect("usage:" in result.stderr, "bad arguments should print the usage on "
                        "stderr", actual=show(result.stderr))
 
+    def settle(self, proc: Proc) -> bool:
+        """Waits until proc has done all it will with what the check gave it (it waits for
+        more, or it has ended: Proc.settle); whether it still runs. Every judgement of
+        whether a program ended goes through here, so that the verdict is the program's, not
+        the scheduler's: a server that exits after its first client is seen to, every time."""
+        return proc.settle(self.deadline(), cpu=SETTLE_CPU * self.settings.time_scale)
+
     def expect_running(self, proc: Proc, why: str, hint: str | None = None) -> None:
         """hint: the check's own, when the way it stops a server is a mistake of its own (a
         buffer overrun on a valid line), not a client that misbehaves."""
-        if not proc.running:
+        if not self.settle(proc):
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
                                actual=_how_it_ended(proc),
@@ -278,11 +289,16 @@ class Lab:
         """The end of a server's block: it must still be running (unless the test saw it end),
         and under valgrind it is stopped with SIGTERM and judged."""
         proc = server.proc
-        if not proc.running and not proc.exit_seen:
+        if not proc.exit_seen and not self.settle(proc):
+            self.story.step(f"at the end of the check, the {proc.name} should still be running")
             raise CheckFailure(f"the {proc.name} ended during the test; it should run until it "
-                               "is stopped", actual=_how_it_ended(proc),
-                               hint="a client that closes, resets or vanishes must never stop "
-                                    "a server")
+                               "is stopped", actual=_how_it_ended(proc) + _accepted(proc),
+                               hint="a server ends when it is stopped (or when the handout "
+                                    "says it ends), not after a client or a message: look for "
+                                    "a return or exit() that its loop reaches too soon"
+                               if proc.returncode == 0 else
+                               "a client that closes, resets or vanishes must never stop "
+                               "a server")
         if proc.running:
             code = proc.stop(self.deadline())
             if code is None and self.settings.valgrind:
@@ -325,6 +341,20 @@ def _how_it_ended(proc: Proc) -> str:
         return f"the {proc.name} is still running"
     proc.wait(Deadline(1))  # the exit status, and its last output, are ready at once
     return f"the {proc.name} {proc.status()}"
+
+
+def _accepted(proc: Proc) -> str:
+    """", after accepting N connections", from the program's trace (nothing without one)."""
+    folder = proc.trace_folder
+    if folder is None:
+        return ""
+    events = trace.read_folder(folder, proc.name, 0)
+    accepted = sum(e.call in ("accept", "accept4") and not e.error for e in events)
+    if not any(e.call == "listen" for e in events):
+        return ""
+    return (" before accepting any connection" if accepted == 0 else
+            " after its first client" if accepted == 1 else
+            f" after accepting {accepted} connections")
 
 
 def _relative(path: Path) -> str:

@@ -149,6 +149,7 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
+TCP_ESTABLISHED = 1  # tcpi_state: open both ways
 TCP_FIN_WAIT2 = 5  # tcpi_state: our FIN was acknowledged, so the peer has all our bytes
 
 
@@ -162,10 +163,30 @@ def vanish_while_paused(proc, sock: socket.socket, data: bytes, deadline: Deadli
     """The peer that makes SIGPIPE happen: while the program is paused (SIGSTOP), send data,
     close our side (FIN), wait until its kernel has acknowledged it, then reset (RST). Let go
     on, the program finds the data queued and writes its answer to a connection that is
-    gone: send() fails with EPIPE, and raises SIGPIPE unless told not to (MSG_NOSIGNAL)."""
+    gone: send() fails with EPIPE, and raises SIGPIPE unless told not to (MSG_NOSIGNAL).
+
+    The program is first let finish what it was doing (Proc.settle), then paused and seen to
+    be: what it does with the connection is then decided before the pause, never by a race
+    with it. A program that has ended by then, or closed the connection, fails the check: it
+    was to be left with bytes to answer."""
     step("pause the program (SIGSTOP), as if it were busy")
+    proc.settle(deadline)
     proc.signal(signal.SIGSTOP)
     try:
+        if not proc.settle(deadline):  # stopped now (or ended: then it says so)
+            raise CheckFailure(f"the {proc.name} should still be running, with the client "
+                               "connected, when the client vanishes",
+                               actual=f"the {proc.name} had already {proc.status()}",
+                               hint=f"the {proc.name} must not end after one client or one "
+                                    "message: it ends when it is stopped, or when its client "
+                                    "closes the connection")
+        if tcp_state(sock) != TCP_ESTABLISHED:
+            raise CheckFailure(f"the {proc.name} should keep the connection open while the "
+                               "client is connected",
+                               actual=f"it had closed it (our socket is in TCP state "
+                                      f"{tcp_state(sock)})",
+                               hint="close a connection when the client has closed it (recv() "
+                                    "returns 0), not after one message")
         step(f"send {len(data)} bytes, close our side (FIN), wait for its ACK")
         send_all(sock, data, deadline)
         sock.shutdown(socket.SHUT_WR)

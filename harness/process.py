@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from . import sandbox
-from .timing import Deadline
+from .timing import Deadline, poll_until
 
 _SETPRIV = shutil.which("setpriv")
 _registry: set["Proc"] = set()
@@ -161,6 +161,7 @@ class Proc:
         self.stopped_by_harness = False
         self.signals_sent: set[int] = set()  # by the grader: it stopped the program, no crash
         self.valgrind_log: Optional[Path] = None  # set when it runs under valgrind
+        self.trace_folder: Optional[Path] = None  # set when the tracer records its socket calls
         with _registry_lock:
             _registry.add(self)
 
@@ -231,6 +232,60 @@ class Proc:
         self.stdout.wait_closed(deadline)
         self.stderr.wait_closed(deadline)
         return self._status(code)
+
+    def settle(self, deadline: Deadline, cpu: float = 0.25) -> bool:
+        """Waits until the program has done all it will do with what it has been given so
+        far: it has ended, or every thread of it sleeps in the kernel (waiting for input, a
+        peer, a lock or a timer) or is stopped. Returns whether it is still running.
+
+        Whether a program ended is judged after this, never from a single look: a server that
+        exits after its first client has, when that client reads the end of the stream, only
+        its exit left to do, and whether it has done it yet depends on the scheduler. A
+        program that stays busy ends the wait once it has used `cpu` seconds of processor time
+        since the call (it spins: it is not on its way out), or at the deadline. There is no
+        event for "back to waiting": /proc is looked at, every millisecond."""
+        start = self.cpu_seconds()
+        poll_until(lambda: self._settled(start, cpu), deadline, interval=0.001)
+        if not self.running:
+            return False
+        states = self.thread_states()
+        if states is None or not states.strip("ZX"):
+            # it has ended; what started it (in a sandbox, bwrap) ends with it: wait for that
+            self.wait(deadline)
+        return self.running
+
+    def _settled(self, start: float, cpu: float) -> bool:
+        if not self.running:
+            return True
+        states = self.thread_states()
+        if states is None or not states.strip("STtZX"):  # gone, or every thread waits
+            return True
+        return self.cpu_seconds() - start >= cpu
+
+    def thread_states(self) -> Optional[str]:
+        """The state letter of each thread (R running, S sleeping, D in I/O, T stopped, Z
+        ended, ...), from /proc; None if the program is gone."""
+        states = []
+        try:
+            tasks = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return None
+        for task in tasks:
+            try:
+                stat = Path(f"/proc/{self.pid}/task/{task}/stat").read_text()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            states.append(stat[stat.rfind(")") + 2:][:1])  # after "PID (COMM) "
+        return "".join(states) if states else None
+
+    def cpu_seconds(self) -> float:
+        """The processor time (user and system) the program has used so far; 0 if gone."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat[stat.rfind(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def signal(self, signo: int) -> None:
         if self.running:

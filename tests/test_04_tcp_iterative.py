@@ -62,7 +62,7 @@ class Client:
                     timeout: float = 5) -> None:
         line = self.lines.next(self.lab.deadline(timeout))
         if line is None:
-            if not self.server.proc.running:
+            if not self.lab.settle(self.server.proc):  # a server on its way out: seen to be
                 self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
                                         hint)
             endings = {peers.Ended.EOF: "the server closed the connection",

@@ -222,6 +222,42 @@ def test_a_server_that_dies_during_a_test_fails_it(lab_solutions):
             pass
 
 
+def test_settle_tells_waiting_spinning_and_ended_programs_apart():
+    """Proc.settle: a program asleep in the kernel is settled at once; one that spins, after a
+    quarter of a second of its CPU time (not at the deadline); one that ends, when it has."""
+    with Proc("sleeper", ["sleep", "30"]) as sleeper:
+        started = time.monotonic()
+        assert sleeper.settle(Deadline(10)) is True
+        assert time.monotonic() - started < 2
+    with Proc("spinner", ["sh", "-c", "while :; do :; done"]) as spinner:
+        started = time.monotonic()
+        assert spinner.settle(Deadline(10), cpu=0.25) is True
+        assert spinner.cpu_seconds() >= 0.2 and time.monotonic() - started < 8
+    with Proc("ender", ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"]) as ender:
+        assert ender.settle(Deadline(10), cpu=5) is False
+
+
+def test_a_server_that_exits_after_its_first_client_fails_every_time(builds, settings, story,
+                                                                     tmp_path):
+    """The end of a `with lab.start_server()` block settles the server before judging: lab 01's
+    serves-one-client, greeted once, is seen to have ended every time, never only sometimes."""
+    from harness import peers
+    from harness.lab import Lab, Settings
+    mutant = Settings(settings.build_dir, "mutant/01-tcp-basic/serves-one-client", False)
+    build, error = type(builds)(mutant).get("01-tcp-basic")
+    if error:
+        pytest.skip(f"the mutant is not built: {error}")
+    for n in range(10):
+        lab = Lab("01-tcp-basic", build, None, mutant, story, tmp_path / str(n))
+        (tmp_path / str(n)).mkdir()
+        with pytest.raises(CheckFailure, match="ended during the test") as failure:
+            with lab.start_server() as server:
+                with peers.connect(server.address, lab.deadline()) as sock:
+                    peers.send_all(sock, b"Ada\n", lab.deadline())
+                    peers.recv_until_closed(sock, lab.deadline())
+        assert "exited with status 0 after its first client" in failure.value.render()
+
+
 @pytest.fixture
 def lab_solutions(builds, settings, story, tmp_path):
     """Lab 01's reference programs, for tests of the Lab object itself."""
