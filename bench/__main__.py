@@ -51,11 +51,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--build-dir", type=Path, default=programs.default_build_dir())
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--docs", action="store_true", help="copy the plots to docs/img/")
+    # ./socklab checks the arguments this way before it builds anything
+    parser.add_argument("--check-arguments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_intermixed_args(argv)
     problem = bad_arguments(args)
     if problem:
         print(f"socklab bench: {problem}", file=sys.stderr)
         return 2
+    if args.check_arguments:
+        return 0
 
     out = (args.out or args.build_dir / "bench").resolve()
     out.mkdir(parents=True, exist_ok=True)

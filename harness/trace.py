@@ -61,6 +61,8 @@ class Event:
 
     def _peer_text(self) -> str:
         if self.call in SENDS:
+            if self.error:
+                return f"tries to send {plural(self.asked, 'byte')}: {self.error}"
             return f"sends {plural(self.ret, 'byte')} in one write {self.detail}".rstrip()
         if self.call in RECVS:
             if self.error:
@@ -99,8 +101,9 @@ class Conversation:
         self._traced: list[tuple[str, Path]] = []  # (program name, its trace folder)
 
     def note(self, who: str, call: str, *, fd: int = -1, asked: int = -1, ret: int = 0,
-             error: str = "", detail: str = "") -> None:
-        t = (time.monotonic_ns() - self.start_ns) / 1e9
+             error: str = "", detail: str = "", at: float | None = None) -> None:
+        """at: when the call began (now by default)."""
+        t = self.now() if at is None else at
         with self._lock:
             self._events.append(Event(t, who, call, fd, asked, ret, error, detail or "-"))
 
@@ -215,19 +218,30 @@ class TracedSocket(socket.socket):
         sock._note("accept", detail=_address(address))
         return sock, address
 
-    def send(self, data, flags: int = 0) -> int:
-        sent = super().send(data, flags)
-        self._note("send", asked=len(data), ret=sent, detail=preview(bytes(data[:sent])))
+    # A send is noted at the time it began: its bytes may reach the program, and the
+    # program's recv() return, before the call returns here.
+    def _sending(self, call: str, send, data) -> int | None:
+        began = _current.now() if _current is not None else None
+        try:
+            sent = send()
+        except OSError as e:
+            self._note(call, asked=len(data), ret=-1, at=began,
+                       error=errno_names.errorcode.get(e.errno or 0, str(e.errno)))
+            raise
+        shown = bytes(data if sent is None else data[:sent])
+        self._note(call, asked=len(data), ret=len(data) if sent is None else sent,
+                   detail=preview(shown), at=began)
         return sent
+
+    def send(self, data, flags: int = 0) -> int:
+        return self._sending("send", lambda: super(TracedSocket, self).send(data, flags), data)
 
     def sendall(self, data, flags: int = 0) -> None:
-        super().sendall(data, flags)
-        self._note("send", asked=len(data), ret=len(data), detail=preview(bytes(data)))
+        self._sending("send", lambda: super(TracedSocket, self).sendall(data, flags), data)
 
     def sendto(self, data, *args) -> int:
-        sent = super().sendto(data, *args)
-        self._note("sendto", asked=len(data), ret=sent, detail=preview(bytes(data)))
-        return sent
+        return self._sending("sendto", lambda: super(TracedSocket, self).sendto(data, *args),
+                             data)
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         try:

@@ -411,3 +411,42 @@ def test_how_a_stream_ended_reads_as_a_word():
     with pytest.raises(CheckFailure) as failure:
         expect_equal(Ended.TIMEOUT, Ended.EOF, "the peer should close")
     assert (failure.value.expected, failure.value.actual) == ("'eof'", "'timeout'")
+
+
+def test_a_peers_send_is_noted_when_it_began_and_a_failed_one_says_why():
+    """The program may receive a peer's bytes before the peer's send() returns: the
+    conversation must not show the reply received before it was sent. Here the send
+    blocks until a slow reader (the behaviour under test) drains it, 0.3 s later."""
+    import socket
+    import threading
+    from harness import trace
+    conversation = trace.begin()
+    a, b = socket.socketpair()
+    peer = trace.TracedSocket(fileno=a.detach())
+    drained = threading.Event()
+
+    def slow_reader():
+        time.sleep(0.3)
+        got = 0
+        while got < 4 << 20:
+            got += len(b.recv(1 << 20))
+        drained.set()
+
+    reader = threading.Thread(target=slow_reader, daemon=True)
+    try:
+        before = conversation.now()
+        reader.start()
+        peer.sendall(b"x" * (4 << 20))
+        returned = conversation.now()
+        assert drained.wait(10)
+        b.close()
+        with pytest.raises(OSError):
+            for _ in range(100):  # the first send after the close may still be buffered
+                peer.send(b"more")
+    finally:
+        peer.close()
+        b.close()
+    sends = [e for e in conversation.events() if e.who == "peer" and e.call == "send"]
+    assert returned - before >= 0.25, "the send did not block: nothing was tested"
+    assert sends[0].t - before < 0.2, (sends[0].t, before, returned)
+    assert sends[-1].text().startswith("tries to send 4 bytes: E"), sends[-1].text()
