@@ -102,6 +102,13 @@ class LabResult:
         return Outcome.PASSED
 
     @property
+    def problem(self) -> str:
+        """What kept the lab from being graded, in a scoreboard's words, or ""."""
+        if self.outcome is Outcome.ERROR:
+            return "tests could not run"
+        return "" if self.built else "does not compile"
+
+    @property
     def score(self) -> float:
         return sum(c.score for c in self.checks) if self.built else 0.0
 

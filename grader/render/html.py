@@ -62,9 +62,7 @@ def scores_table(grading: Grading) -> str:
     total, maximum = totals.score, totals.max_score
     for r in grading.labs:
         pct = f"{100 * r.score / r.max_score:.0f}%" if r.max_score else ""
-        note = "" if r.built else " (does not compile)"
-        if r.outcome is Outcome.ERROR:
-            note = " (tests could not run)"
+        note = f" ({r.problem})" if r.problem else ""
         rows.append(f'<tr><td><a href="#{esc(r.lab)}">{esc(r.lab)}</a>{note}</td>'
                     f"<td>{r.passed}/{len(r.checks)}</td><td>{r.score:g}/{r.max_score:g}</td>"
                     f"<td>{pct}</td></tr>")

@@ -76,11 +76,8 @@ def scoreboard(grading: Grading, impl: str | None = None, hidden: bool = True) -
     out = [title, "", f"{'lab':<20} {'checks':>7}  {'points':>11}"]
     for r in grading.labs:
         pct = f"{100 * r.score / r.max_score:3.0f}%" if r.max_score else "  - "
-        note = "" if r.built else "does not compile"
-        if r.outcome is Outcome.ERROR:
-            note = "tests could not run"
         out.append(f"{r.lab:<20} {r.passed:>3}/{len(r.checks):<3}  "
-                   f"{r.score:>5g}/{r.max_score:<5g} {pct:>4}  {note}".rstrip())
+                   f"{r.score:>5g}/{r.max_score:<5g} {pct:>4}  {r.problem}".rstrip())
     pct = f"{100 * totals.score / totals.max_score:3.0f}%" if totals.max_score else ""
     out.append(f"{'total':<20} {'':>7}  {totals.score:>5g}/{totals.max_score:<5g} {pct:>4}")
     if kept_back:
