@@ -68,6 +68,8 @@ def grade_submission(args, tree: Path) -> int:
         print(f"socklab: --impl {tree}: no such folder", file=sys.stderr)
         return 2
     tree = tree.resolve()
+    if (tree / "labs").is_dir():  # a whole labs/ folder handed in (docs/instructors.md, 2.)
+        tree = tree / "labs"
     build_dir = args.build_dir.resolve()
     try:
         programs.read_manifest(build_dir)
