@@ -1,0 +1,72 @@
+"""The PrairieLearn journey (docs/instructors.md, section 5b), from a fresh clone: the image
+built as the guide says, then the question's entrypoint run as PrairieLearn's grader host
+runs it: the command string split with shlex.split and exec'd with no shell, in a container
+whose /grade is mounted fresh for the job, holding only the job's files (/grade/student,
+/grade/data/data.json, an empty /grade/results): whatever the image put under /grade is
+hidden. The grading must exit 0 and leave /grade/results/results.json."""
+import json
+import re
+import shlex
+import shutil
+
+import pytest
+
+from .journey import apply_mutant, code_blocks, host_root, section
+
+LAB = "01-tcp-basic"
+MUTANT = "server-logs-its-own-address"
+
+
+@pytest.mark.timeout(600)
+def test_prairielearn(journey):
+    course = journey.clone()
+    text = section(course / "docs" / "instructors.md", "## 5b.")
+    where = re.search(r"the course in `(/[^`]+)`", text)
+    assert where, "docs/instructors.md, 5b: no longer says where the image holds the course " \
+                  "('the course in `/PATH`')"
+    in_image = where.group(1)
+    entrypoint = code_blocks(text)[0].strip()
+    image = [(in_image, course)]
+
+    # The image's build, as the guide says (run `scripts/setup`, `cmake -S . -B build` in it).
+    build = re.findall(r"`([^`]+)`", re.search(r"\(run (`[^)]*)\)", text).group(1))
+    build = [step for step in build if not step.startswith("/")]
+    assert build, "docs/instructors.md, 5b: no longer says how to build the image"
+    for step in build:
+        journey.run(step, course, timeout=400, within=host_root(image, chdir=in_image),
+                    place=f"{in_image} of the image (the clone, bound there)")
+
+    def grade(solution_copy) -> dict:
+        """One job: its own /grade; the student's files as the entrypoint takes them (a
+        lab's files side by side when it names the lab, else lab folders)."""
+        job = journey.path(f"job-{len(list(journey.tmp.glob('job-*')))}")
+        student = job / "student"
+        shutil.copytree(solution_copy, student if LAB in entrypoint else student / LAB)
+        (job / "data").mkdir()
+        (job / "data" / "data.json").write_text(json.dumps({
+            "params": {}, "correct_answers": {}, "submitted_answers": {}, "format_errors": {},
+            "partial_scores": {}, "score": 0, "feedback": {}, "variant_seed": 1,
+            "options": {}, "raw_submitted_answers": {}, "editable": False,
+            "panel": "question", "extensions": {}, "num_valid_submissions": 1}))
+        (job / "results").mkdir()
+        argv = shlex.split(entrypoint)  # the grader host's own split: no shell
+        out = journey.run(argv, job, timeout=300, within=host_root([*image, ("/grade", job)]),
+                          place=f"PrairieLearn's container: / of the image, /grade is {job}")
+        results = job / "results" / "results.json"
+        journey.expect(results.is_file(), "the entrypoint left no /grade/results/results.json",
+                       out)
+        data = json.loads(results.read_text())
+        data["out"] = out
+        return data
+
+    reference = grade(course / "solutions" / LAB)
+    journey.expect(reference.get("gradable", True) and reference["score"] == 1,
+                   f"the reference got score {reference['score']} (1 is full marks): "
+                   f"{reference.get('message', '')}", reference["out"])
+    mistaken = journey.path("mistaken", LAB)
+    shutil.rmtree(mistaken)
+    shutil.copytree(course / "solutions" / LAB, mistaken)
+    apply_mutant(course, mistaken, LAB, MUTANT)
+    wrong = grade(mistaken)
+    journey.expect(wrong.get("gradable", True) and wrong["score"] < 1,
+                   f"one mistake ({MUTANT}) got score {wrong['score']}", wrong["out"])
