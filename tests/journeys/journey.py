@@ -220,6 +220,23 @@ def doc_command(doc: Path, pattern: str, heading: Optional[str] = None) -> str:
     return found[0]
 
 
+def doc_inline(doc: Path, pattern: str) -> str:
+    """The first inline command of doc's prose (`./socklab check 01-tcp-basic`) that matches
+    pattern, as the doc writes it."""
+    text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.MULTILINE | re.DOTALL)
+    found = [span for span in re.findall(r"`([^`\n]+)`", re.sub(r"\n(?!\n)", " ", text))
+             if re.search(pattern, span)]
+    assert found, (f"{doc.name} gives no command matching {pattern!r}: the journey follows "
+                   "the docs, so they must say it")
+    return found[0]
+
+
+def caught_by(clone: Path, lab: str, mutant: str) -> list[str]:
+    """The checks a mutant's patch says catch it (its `Caught by:` line)."""
+    text = (clone / "tests" / "mutants" / lab / f"{mutant}.patch").read_text()
+    return re.search(r"^Caught by: (.*)$", text, re.MULTILINE).group(1).replace(",", " ").split()
+
+
 def usage_line(help_text: str, command: str) -> str:
     """The usage of `./socklab COMMAND` as `./socklab --help` shows it."""
     for line in help_text.splitlines():
@@ -286,5 +303,5 @@ def apply_mutant(clone: Path, lab_folder: Path, lab: str, mutant: str) -> None:
                    check=True, timeout=30)
 
 
-__all__ = ["Journey", "host_root", "CommandFailed", "PYTHON", "doc_command", "usage_line", "fill_usage",
+__all__ = ["Journey", "host_root", "doc_inline", "caught_by", "CommandFailed", "PYTHON", "doc_command", "usage_line", "fill_usage",
            "scoreboard_row", "full_marks", "lost_points", "apply_mutant", "code_blocks", "section"]

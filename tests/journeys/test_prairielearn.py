@@ -21,7 +21,7 @@ MUTANT = "server-logs-its-own-address"
 def test_prairielearn(journey):
     course = journey.clone()
     text = section(course / "docs" / "instructors.md", "## 5b.")
-    where = re.search(r"the course in `(/[^`]+)`", text)
+    where = re.search(r"the course in\s+`(/[^`]+)`", text)
     assert where, "docs/instructors.md, 5b: no longer says where the image holds the course " \
                   "('the course in `/PATH`')"
     in_image = where.group(1)
