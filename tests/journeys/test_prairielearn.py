@@ -29,9 +29,10 @@ def test_prairielearn(journey):
     image = [(in_image, course)]
 
     # The image's build, as the guide says (run `scripts/setup`, `cmake -S . -B build` in it).
-    build = re.findall(r"`([^`]+)`", re.search(r"\(run (`[^)]*)\)", text).group(1))
-    build = [step for step in build if not step.startswith("/")]
-    assert build, "docs/instructors.md, 5b: no longer says how to build the image"
+    steps = re.search(r"\(run ((?:`[^`]+`,?\s*)+)in it", text)
+    assert steps, "docs/instructors.md, 5b: no longer says how to build the image " \
+                  "('(run `COMMAND`, `COMMAND` in it')"
+    build = re.findall(r"`([^`]+)`", steps.group(1))
     for step in build:
         journey.run(step, course, timeout=400, within=host_root(image, chdir=in_image),
                     place=f"{in_image} of the image (the clone, bound there)")

@@ -131,7 +131,7 @@ def watch_in_terminal(journey, course, watch):
             assert time.monotonic() < deadline, "watch did not exit after Ctrl-C"
             time.sleep(0.2)  # the pane's end has no event we can wait on from here
         (journey.logs / "terminal.txt").write_text(terminal.screen())
-        left = [p for p in journey.leftovers() if f"tmux -L {terminal.socket}" not in p]
+        left = [p for p in journey.leftovers() if terminal.socket not in p]
         assert not left, "after Ctrl-C, watch left running:\n  " + "\n  ".join(left)
     finally:
         terminal.close()
