@@ -1,7 +1,6 @@
 """The journeys' fixture: a Journey (journey.py) per test, closed whatever happens, and
 nothing of it left running."""
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -17,6 +17,35 @@ LAB = "01-tcp-basic"
 MUTANT = "server-logs-its-own-address"
 
 
+def entrypoint_of(text: str) -> str:
+    """The question's entrypoint as the guide gives it: the `entrypoint` of its info.json
+    example, or else its first code block (an older guide's)."""
+    blocks = code_blocks(text)
+    for block in blocks:
+        found = re.search(r'"entrypoint":\s*"([^"]+)"', block)
+        if found:
+            return found.group(1)
+    return blocks[0].strip()
+
+
+def image_steps(course, text: str) -> list[str]:
+    """How the guide says to build the image: the Containerfile it names (its RUN steps that
+    build the course; apt-get's own steps would change this machine's package lists, and
+    scripts/setup, which they wrap, finds the packages here), or its sentence
+    '(run `COMMAND`, `COMMAND` in it'."""
+    if "containers/Containerfile" in text:
+        containerfile = (course / "containers" / "Containerfile").read_text()
+        runs = re.findall(r"^RUN ((?:.*\\\n)*.*)$", containerfile, re.MULTILINE)
+        commands = [c.strip() for run in runs[:1] for c in
+                    re.sub(r"\\\n", " ", run).split("&&")]
+        steps = [c for c in commands if not c.startswith(("apt-get", "rm -rf /var/lib/apt"))]
+        assert steps, "containers/Containerfile: no RUN step builds the course"
+        return [" && ".join(steps)]
+    found = re.search(r"\(run ((?:`[^`]+`,?\s*)+)in it", text)
+    assert found, "docs/instructors.md, 5b: no longer says how to build the image"
+    return re.findall(r"`([^`]+)`", found.group(1))
+
+
 @pytest.mark.timeout(600)
 def test_prairielearn(journey):
     course = journey.clone()
@@ -25,15 +54,9 @@ def test_prairielearn(journey):
     assert where, "docs/instructors.md, 5b: no longer says where the image holds the course " \
                   "('the course in `/PATH`')"
     in_image = where.group(1)
-    entrypoint = code_blocks(text)[0].strip()
+    entrypoint = entrypoint_of(text)
     image = [(in_image, course)]
-
-    # The image's build, as the guide says (run `scripts/setup`, `cmake -S . -B build` in it).
-    steps = re.search(r"\(run ((?:`[^`]+`,?\s*)+)in it", text)
-    assert steps, "docs/instructors.md, 5b: no longer says how to build the image " \
-                  "('(run `COMMAND`, `COMMAND` in it')"
-    build = re.findall(r"`([^`]+)`", steps.group(1))
-    for step in build:
+    for step in image_steps(course, text):  # the image's build, where the course is in it
         journey.run(step, course, timeout=400, within=host_root(image, chdir=in_image),
                     place=f"{in_image} of the image (the clone, bound there)")
 
