@@ -107,8 +107,9 @@ endif()
 
 # Nothing built or graded: every lab of labs.txt has all its files and nothing of a lab is
 # without its line; the docs' option tables and module lists say what the code has; the
-# command line takes options anywhere and answers a wrong argument in one line.
-foreach(name labs-complete docs-agree command-line)
+# command line takes options anywhere and answers a wrong argument in one line; every module
+# keeps within the oldest Python and pytest the README names.
+foreach(name labs-complete docs-agree command-line portability)
   string(REPLACE "-" "_" module ${name})
   add_test(NAME ${name} COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_${module}.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

@@ -15,3 +15,5 @@ imported by it. Modules, one job each:
 `python3 -m harness ...` and `python3 -m harness.doccheck` are the same commands, kept working
 for instructors' scripts; they only hand over to this package.
 """
+
+from harness import compat  # noqa: F401 (refuses too old a Python, in one line)

@@ -25,8 +25,10 @@ Modules, one job each:
   pytest_plugin  options (--impl, --valgrind, ...), fixtures, failure reports, results
   __main__       `python3 -m harness ...`: hands over to grader/__main__.py
   doccheck       `python3 -m harness.doccheck`: hands over to grader/doccheck.py
+  compat         the oldest Python and pytest it runs on (3.10, 6.2.5): refuses older ones
 The C shims the harness preloads into programs are in shim/ (shortio.c, trace.c).
 """
+from . import compat  # first: an interpreter older than the course's minimum is told so
 from . import peers, programs
 from .checks import CheckFailure, expect, expect_equal, read_program_file, show
 from .frames import (MAX_HEADER_LEN, Reader, content, frame, header_for, header_frame,

@@ -61,6 +61,8 @@ def read_manifest(build_dir: Path) -> list[LabBuild]:
     except FileNotFoundError:
         raise BuildError(f"{path} does not exist: configure and build first "
                          f"(cmake -S {ROOT} -B {build_dir} && cmake --build {build_dir})")
+    except (OSError, ValueError) as e:  # not a folder, unreadable, not JSON
+        raise BuildError(f"{path} cannot be read: {getattr(e, 'strerror', None) or e}")
     return [LabBuild(impl=b["impl"], lab=b["lab"], source=Path(b["source"]), target=b["target"],
                      programs={k: Path(v) for k, v in b["programs"].items()},
                      shortio=Path(data["shortio"]),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from . import programs
+from . import compat, programs
 from .checks import CheckFailure
 from .lab import Lab, Settings
 from .limits import Limits, parse_size
@@ -37,6 +37,7 @@ from .sandbox import Walls
 from .shortio import ShortIO
 from .story import Story
 
+compat.check_pytest()  # pytest 6.2.5 or newer; on 6.2, pytest.StashKey and .stash as in 7
 STORY = pytest.StashKey[Story]()
 DEFAULT_POINTS = 1
 TEST_TIMEOUT = 60  # per test, a last resort: every wait in the harness has its own deadline

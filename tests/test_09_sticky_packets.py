@@ -421,8 +421,7 @@ def expect_stored(lab, server, updir: Path, name: str, body: bytes, status: dict
     path = updir / name
     expect(path.is_file(), f"{name} should be in the upload directory",
            actual=f"it holds {files_in(updir)}")
-    with open(path, "rb") as stored:
-        stored_digest = hashlib.file_digest(stored, "sha256").hexdigest()
+    stored_digest = hashlib.sha256(path.read_bytes()).hexdigest()  # (file_digest: 3.11)
     stored_size = path.stat().st_size
     expect(stored_size == len(body) and stored_digest == digest,
            f"the stored {name} should be byte for byte the file sent",

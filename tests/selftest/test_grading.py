@@ -168,3 +168,36 @@ def test_student_package_builds_and_grades(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr  # the skeleton fails its checks
     assert re.search(rf"^{LAB}\s+0/\d+\s+0/\d+", done.stdout, re.MULTILINE), done.stdout
     assert "TODO step 1" in done.stdout
+
+
+def test_gradescope_zip_builds_what_grading_needs(tmp_path):
+    """setup.sh builds the grader's target (the tracer too: without it, every program of a
+    submission died in the sandbox) and run_autograder calls the grader's own command."""
+    import zipfile
+    out = tmp_path / "autograder.zip"
+    subprocess.run([sys.executable, "-m", "grader", "package", "gradescope", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=120)
+    with zipfile.ZipFile(out) as z:
+        setup, run = z.read("setup.sh").decode(), z.read("run_autograder").decode()
+    assert "scripts/setup --grader" in setup and "--target socklab_grader" in setup, setup
+    assert "-m grader gradescope /autograder/submission" in run, run
+
+
+@pytest.mark.parametrize("lab, build, said", [
+    ("01-no-such-lab", None, "names no lab '01-no-such-lab'"),
+    (LAB, "a file", "failed before it could grade"),
+])
+def test_prairielearn_entrypoint_always_writes_results(tmp_path, lab, build, said):
+    """Without a shell, from any folder: results.json is written ("gradable": false when the
+    grader could not grade) and the exit status is 0."""
+    grade = tmp_path / "grade"
+    (grade / "student").mkdir(parents=True)
+    env = {**os.environ, "SOCKLAB_GRADE_DIR": str(grade)}
+    if build:
+        (tmp_path / "afile").write_text("")
+        env["SOCKLAB_BUILD_DIR"] = str(tmp_path / "afile")
+    done = subprocess.run([str(ROOT / "scripts" / "prairielearn-entrypoint"), lab], cwd="/",
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((grade / "results" / "results.json").read_text())
+    assert results["gradable"] is False and said in results["message"], results
