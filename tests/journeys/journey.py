@@ -141,7 +141,7 @@ class Journey:
             except OSError:
                 continue
             if marker in seen:
-                found.append(f"{entry.name}: {seen[-200:]}")
+                found.append(f"{entry.name}: {seen}")
         return found
 
     def close(self) -> list[str]:
