@@ -270,7 +270,10 @@ def host_root(mounts: list[tuple[str, Path]], chdir: str = "/") -> list[str]:
     sandboxes of its own) and everything dies with the journey's process."""
     args = ["bwrap", "--die-with-parent", "--cap-add", "ALL"]
     for entry in sorted(Path("/").iterdir()):
-        if entry.name in ("dev", "proc") or any(str(entry) == m for m, _ in mounts):
+        # an entry that holds a mount point is left out, else bwrap would make the mount
+        # point inside this machine's own folder (a /grade made by someone else, say)
+        if entry.name in ("dev", "proc") or any(
+                m == str(entry) or m.startswith(f"{entry}/") for m, _ in mounts):
             continue
         if entry.is_symlink():
             args += ["--symlink", os.readlink(entry), str(entry)]
