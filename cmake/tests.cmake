@@ -160,6 +160,29 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic AND NOT SOCKLAB_SUBMISSION)
                        COST 20)
 endif()
 
+# Journeys (tests/journeys/, docs/harness.md "Journeys"): a user's path from a fresh `git
+# clone` of this repository's HEAD, nothing built, with the commands the README and
+# docs/instructors.md give. Each works in a temporary folder of its own, with ports the system
+# picks, so they run beside the rest of the suite and beside another whole suite. They need
+# the git repository and solutions/ (a hand-out has neither). `ctest -L journeys` runs them.
+# COST: the full builds (selfstudy, outoftree) first.
+if(EXISTS ${CMAKE_SOURCE_DIR}/.git AND EXISTS ${CMAKE_SOURCE_DIR}/solutions/01-tcp-basic
+   AND NOT SOCKLAB_SUBMISSION)
+  foreach(journey selfstudy:240 outoftree:240 student:150 classroom:150 instructor:120
+                  gradescope:40 prairielearn:40)
+    string(REPLACE ":" ";" journey ${journey})
+    list(GET journey 0 name)
+    list(GET journey 1 cost)
+    if(NOT EXISTS ${CMAKE_SOURCE_DIR}/tests/journeys/test_${name}.py)
+      continue()
+    endif()
+    add_test(NAME journey-${name}
+             COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/journeys/test_${name}.py
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(journey-${name} PROPERTIES LABELS journeys TIMEOUT 900 COST ${cost})
+  endforeach()
+endif()
+
 # The configured build folder flows to every test: each pytest gets --build-dir above, and
 # whatever a test starts on its own (python3 -m grader ..., ./socklab ...) finds this build
 # through $SOCKLAB_BUILD_DIR, never by assuming ./build.

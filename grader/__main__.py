@@ -74,6 +74,9 @@ def grade_submission(args, tree: Path) -> int:
         print(f"socklab: --impl {tree}: no such folder", file=sys.stderr)
         return 2
     tree = tree.resolve()
+    name = tree.name  # the student's, for the reports' folder
+    if (tree / "labs").is_dir():  # a whole labs/ folder handed in (docs/instructors.md, 2.)
+        tree = tree / "labs"
     build_dir = args.build_dir.resolve()
     try:
         programs.read_manifest(build_dir)
@@ -81,7 +84,7 @@ def grade_submission(args, tree: Path) -> int:
         print(f"socklab: {e}", file=sys.stderr)
         return 2
     # each tree its own folder: grading students one by one never overwrites a report
-    out = (args.out or build_dir / "grade" / "trees" / tree.name).resolve()
+    out = (args.out or build_dir / "grade" / "trees" / name).resolve()
     caps = sandbox.Caps(**{k: v for k, v in (("memory", args.limit_memory),
                                              ("disk", args.limit_disk)) if v})
     request = room.Request(tree=str(tree), out=str(out), course_build=str(build_dir),
