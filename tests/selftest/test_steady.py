@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.results import Outcome
+
 from .support import ROOT, run_lab_tests
 
 RUNS = 5
@@ -65,17 +67,18 @@ def test_same_verdicts_every_run(lab, mutant, select, build_dir, tmp_path):
     names = sorted(set().union(*(run.tests for run in runs)))
     flipped = []
     for name in names:
-        verdicts = [run.tests.get(name, {}).get("outcome", "missing") for run in runs]
+        verdicts = [str(run.tests[name].outcome) if name in run.tests else "missing"
+                    for run in runs]
         if len(set(verdicts)) > 1:
-            failed = next(run.tests[name]["message"] for run in runs
-                          if run.tests.get(name, {}).get("outcome") == "failed")
+            failed = next(run.tests[name].message for run in runs
+                          if name in run.tests and run.tests[name].outcome is Outcome.FAILED)
             flipped.append(f"{name}: {' '.join(verdicts)}\n  one failure:\n    " +
                            "\n    ".join(failed.split("\nsteps:")[0].splitlines()[:12]))
-    scores = [sum(t["outcome"] == "passed" for t in run.tests.values()) for run in runs]
+    scores = [sum(t.outcome is Outcome.PASSED for t in run.tests.values()) for run in runs]
     assert not flipped, (f"{impl}: {len(flipped)} checks changed their verdict between "
                          f"{RUNS} runs (checks passed per run: {scores}):\n" + "\n".join(flipped))
     crashed = sorted({name for run in runs for name, t in run.tests.items()
-                      if "harness hit an unexpected error" in t["message"]})
+                      if "harness hit an unexpected error" in t.message})
     assert not crashed, f"{impl}: {crashed} failed by a harness error, not a check"
 
 
