@@ -241,14 +241,19 @@ def platform_run(tmp_path: Path, build_dir: Path, platform: str, labs: list[str]
                              str(results), "--build-dir", str(build_dir)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[dict] = []
+    deadline = time.monotonic() + 600
     while poll and proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"python3 -m grader {platform} ran longer than 600 s")
         try:
             data = json.loads(results.read_text())  # written atomically: never half a file
             if data not in seen:
                 seen.append(data)
         except FileNotFoundError:
             pass
-        time.sleep(0.05)
+        time.sleep(0.05)  # no event says "the results file was replaced": look again shortly
     output, _ = proc.communicate(timeout=600)
     return subprocess.CompletedProcess(proc.args, proc.returncode, output), seen
 
