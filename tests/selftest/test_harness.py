@@ -426,7 +426,7 @@ def test_a_peers_send_is_noted_when_it_began_and_a_failed_one_says_why():
     drained = threading.Event()
 
     def slow_reader():
-        time.sleep(0.3)
+        time.sleep(0.3)  # the behaviour under test: a reader late enough that the send blocks
         got = 0
         while got < 4 << 20:
             got += len(b.recv(1 << 20))
