@@ -175,11 +175,15 @@ class Lab:
         return proc
 
     def _repro(self, proc: Proc) -> str:
-        """The command that reproduces proc by hand, with the short-I/O setting it ran under."""
+        """The command that reproduces proc by hand, with the short-I/O setting and the
+        valgrind it ran under."""
+        command = proc.command_line()
+        if self.settings.valgrind:
+            command = f"{valgrind.REPRO} {command}"
         if not self.settings.short_io:
-            return proc.command_line()
+            return command
         return (f"SOCKLAB_SHORT_IO={self.settings.short_io} "
-                f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {proc.command_line()}")
+                f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {command}")
 
     def _preload_env(self, program: str) -> dict:
         """The tracer (every socket call, for the failure story) and, with short I/O, the
@@ -319,10 +323,29 @@ class Lab:
             return
         report = valgrind.read_report(log)
         problems = report.problems()
-        if problems:
+        if not problems:
+            return
+        first = report.first_problem(self._own_files())
+        if first is None:  # no summary (killed), or nothing the parser could place
             raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
                                "; ".join(problems), actual="\n" + report.summary(),
                                hint=f"the whole report is in {log}")
+        where = f" at {first.where}" if first.where else ""
+        raise CheckFailure(
+            f"valgrind found problems in the {proc.name}: " + "; ".join(problems) +
+            f". The first: {first.kind}{where}",
+            actual="\n" + "\n".join("  " + line for line in first.lines) +
+                   f"\n  (valgrind's whole report: {log})",
+            hint=first.hint)
+
+    def _own_files(self) -> set[str]:
+        """The names of the lab's source files and the course's common code: the frames of a
+        valgrind report that are the program's own."""
+        names = {p.name for p in (ROOT / "common").glob("*.[ch]")}
+        source = self.build.source if self.build else None
+        if source is not None and source.is_dir():
+            names |= {p.name for p in source.glob("*.[ch]")}
+        return names
 
 
 def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:

@@ -17,6 +17,11 @@ Options:
 A check marked @pytest.mark.short_io(SPEC) also runs as a check of its own, test_x[short-io],
 whose programs run under the shim with SPEC: the partial-I/O version, graded like any other
 (left out under --short-io, where every check runs that way).
+
+A check marked @pytest.mark.memory also runs as test_x[memory], whose programs run under
+valgrind's memcheck and are judged by its report (harness/valgrind.py): the memory version,
+graded like any other, so that a memory error costs points in every graded run (left out
+under --valgrind, where every check runs that way).
 """
 from __future__ import annotations
 
@@ -66,34 +71,61 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what the check is worth (default 1)")
     config.addinivalue_line("markers", "short_io(spec): also run the check as test[short-io], "
                             "its programs under the short-I/O shim with spec")
+    config.addinivalue_line("markers", "memory: also run the check as test[memory], its "
+                            "programs under valgrind's memcheck")
     config.stash[RESULTS] = {}
     config.pluginmanager.register(FastFailureReports(), "socklab-fast-failure-reports")
 
 
-# -- the partial-I/O versions: a copy of each marked check, under the short-I/O shim -----------
-SHORT_IO_COPY = pytest.StashKey[ShortIO]()
+# -- the copies of marked checks: partial-I/O versions and memory versions ----------------------
+SHORT_IO_COPY = pytest.StashKey[ShortIO]()  # the copy's programs run under the shim with this
+MEMORY_COPY = pytest.StashKey[bool]()  # the copy's programs run under memcheck
+# The memory version's time limit: programs run 10-50 times slower under valgrind.
+MEMORY_TIMEOUT = TEST_TIMEOUT * 10
+
+
+def _copy(collector, item, kind: str):
+    """test_x[KIND] (or test_x[PARAMS-KIND]): another instance of a check, graded on its own."""
+    callspec = getattr(item, "callspec", None)
+    ids = f"{callspec.id}-{kind}" if callspec else kind
+    return pytest.Function.from_parent(
+        collector, name=f"{item.originalname}[{ids}]", callspec=callspec,
+        fixtureinfo=item._fixtureinfo, keywords={ids: True}, originalname=item.originalname)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_pycollect_makeitem(collector, name, obj):
     outcome = yield
     items = outcome.get_result()
-    if not isinstance(items, list) or collector.config.getoption("--short-io"):
+    if not isinstance(items, list):
         return
+    every_check_short_io = collector.config.getoption("--short-io")
+    every_check_memcheck = collector.config.getoption("--valgrind")
     copies = []
     for item in items:
-        marker = item.get_closest_marker("short_io") if isinstance(item, pytest.Function) else None
-        if marker is None:
+        if not isinstance(item, pytest.Function):
             continue
-        callspec = getattr(item, "callspec", None)
-        ids = f"{callspec.id}-short-io" if callspec else "short-io"
-        copy = pytest.Function.from_parent(
-            collector, name=f"{item.originalname}[{ids}]", callspec=callspec,
-            fixtureinfo=item._fixtureinfo, keywords={ids: True}, originalname=item.originalname)
-        copy.stash[SHORT_IO_COPY] = ShortIO.parse(marker.args[0])
-        copies.append(copy)
+        marker = item.get_closest_marker("short_io")
+        if marker is not None and not every_check_short_io:
+            copy = _copy(collector, item, "short-io")
+            copy.stash[SHORT_IO_COPY] = ShortIO.parse(marker.args[0])
+            copies.append(copy)
+        if item.get_closest_marker("memory") is not None and not every_check_memcheck:
+            copy = _copy(collector, item, "memory")
+            copy.stash[MEMORY_COPY] = True
+            copy.add_marker(pytest.mark.timeout(MEMORY_TIMEOUT))
+            copies.append(copy)
     if copies:
         outcome.force_result(items + copies)
+
+
+def carry_copy_kind(item, copy) -> None:
+    """Gives copy (another instance of item, e.g. the mutant self-test's) what makes item a
+    partial-I/O or memory version."""
+    for key in (SHORT_IO_COPY, MEMORY_COPY):
+        value = item.stash.get(key, None)
+        if value is not None:
+            copy.stash[key] = value
 
 
 def pytest_collection_modifyitems(config, items):
@@ -174,6 +206,8 @@ def story(request):
 # The mutant self-test runs a lab's checks against many implementations in one session: each
 # copy of a check carries its own (tests/selftest/mutant_worker.py).
 ITEM_IMPL = pytest.StashKey[str]()
+MEMORY_NOTE = ("its programs run under valgrind's memcheck, which reports any read or write "
+               "outside a block, memory never freed, and descriptors left open")
 
 
 @pytest.fixture
@@ -190,6 +224,9 @@ def lab(request, settings, builds, story, tmp_path) -> Lab:
     if short_io is not None:  # the partial-I/O version of a check
         settings = dataclasses.replace(settings, short_io=short_io)
         story.note = f"this is the partial-I/O version of the check: {short_io.describe()}"
+    if request.node.stash.get(MEMORY_COPY, False):  # the memory version of a check
+        settings = dataclasses.replace(settings, valgrind=True)
+        story.note = f"this is the memory version of the check: {MEMORY_NOTE}"
     return Lab(name, build, error, settings, story, tmp_path)
 
 
@@ -243,6 +280,8 @@ def _record(item, report) -> None:
     short_io = item.stash.get(SHORT_IO_COPY, None)
     if short_io is not None:
         doc = f"{doc} Partial-I/O version: {short_io.describe()}."
+    if item.stash.get(MEMORY_COPY, False):
+        doc = f"{doc} Memory version: {MEMORY_NOTE}."
     name = item.nodeid.split("::", 1)[-1]
     lab = getattr(item.module, "LAB", None) or ""
     _, check = results.setdefault(item.nodeid, (lab, CheckResult(

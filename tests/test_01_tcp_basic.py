@@ -7,6 +7,8 @@ handout (labs/01-tcp-basic/README.md).
 import re
 import signal
 
+import pytest
+
 from harness import PAST_THE_LAST_PORT, Deadline, expect, expect_equal, peers, poll_until, show
 
 LAB = "01-tcp-basic"
@@ -54,6 +56,7 @@ def test_server_prints_listening_address(lab):
         peers.connect(server.address, lab.deadline()).close()
 
 
+@pytest.mark.memory
 def test_server_greets_by_name(lab):
     """Step 3-4: a client that sends its name is greeted with its own address."""
     with lab.start_server() as server:
@@ -297,6 +300,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_agree_on_the_clients_port(lab):
     """The port the client prints as its own is the one the server logs and greets."""
     with lab.start_server() as server:

@@ -650,6 +650,7 @@ def test_client_writes_the_payload_to_stdout(lab):
     expect_totals(lab, result.stderr, 1024, len(payload))
 
 
+@pytest.mark.memory
 def test_client_reset_is_an_error(lab):
     """A server that resets the connection after sending: exit 1, with the reason."""
     peer = Lockstep(lab, [b"a few bytes, then a reset"], then_reset=True)
@@ -779,6 +780,7 @@ def test_client_and_server_1_mib_intact(lab):
                           "PEER'")
 
 
+@pytest.mark.memory
 def test_client_and_server_file_with_nul_bytes(lab):
     """Together: a file with NUL bytes, read 7 bytes at a time, arrives intact."""
     data = binary(20_000, seed=11)

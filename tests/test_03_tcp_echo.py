@@ -417,6 +417,7 @@ def test_client_command_line(lab):
 # -- together ------------------------------------------------------------------------------
 
 @pytest.mark.short_io("send=3,recv=5,seed=34")
+@pytest.mark.memory
 def test_client_and_server_scripted_session(lab):
     """The two programs together: a scripted session, then both end with status 0."""
     script = (b"hello, world\n\nSocket programming 101\nmixed CaSe: abc-XYZ_123!\nexit\n"

@@ -12,6 +12,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
                      poll_until, show)
 
@@ -224,6 +226,7 @@ def test_server_answers_empty_lines_and_crlf(lab):
         client.expect_line(b"bye", "'bye': 'exit\\r' is 'exit' too")
 
 
+@pytest.mark.memory
 def test_server_rejects_overlong_lines_and_goes_on(lab):
     """A line longer than 256 bytes gets an error answer; the connection and the count go on."""
     with lab.start_server() as server:
@@ -660,6 +663,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_session(lab):
     """The real client and server: a whole session, as the handout shows it."""
     with lab.start_server() as server:

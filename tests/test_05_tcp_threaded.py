@@ -19,6 +19,8 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
                      poll_until, show)
 
@@ -679,6 +681,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_together(lab):
     """Two real clients: one waits at its prompt while the other talks to the server."""
     with lab.start_server() as server:

@@ -11,6 +11,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeerServer, expect,
                      expect_equal, show, silent_port)
 
@@ -418,6 +420,7 @@ def test_client_and_server_agree_on_the_clients_port(lab):
                      "the client should print the server's uppercase reply")
 
 
+@pytest.mark.memory
 def test_client_and_server_largest_and_empty_messages(lab):
     """65507 bytes and 0 bytes both make the round trip through the two programs."""
     data = some_bytes(LARGEST, 8)

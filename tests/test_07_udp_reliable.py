@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from harness import (Address, CheckFailure, UdpPeer, UdpPeerServer, expect, expect_equal, show,
                      silent_port)
 
@@ -188,6 +190,7 @@ def test_server_prints_listening_address(lab):
                hint="socket(SOCK_DGRAM), then bind() to the address getaddrinfo() gave")
 
 
+@pytest.mark.memory
 def test_server_answers_with_the_id(lab):
     """Step 2-3: "7 hello" is answered "7 HELLO", to the sender, and logged."""
     with lab.start_server() as server, UdpPeer() as peer:
@@ -306,6 +309,7 @@ def test_server_command_line(lab):
 
 # -- the client ----------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_sends_a_numbered_request(lab):
     """Step 4-5: request 1 is "1 TEXT"; the reply's text is printed."""
     args, _ = timing(lab, 1, 1)

@@ -15,6 +15,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeerServer, expect,
                      expect_equal, show, silent_port)
 
@@ -216,6 +218,7 @@ def test_server_rejects_an_oversized_format_and_goes_on(lab):
         expect_still_answers(lab, server)
 
 
+@pytest.mark.memory
 def test_server_request_without_nul_at_any_size(lab):
     """Step 2: a datagram is not a string: requests of 1023 to 65507 bytes, none with a NUL,
     are received without writing past the buffer."""
@@ -420,6 +423,7 @@ def replying(reply: bytes):
     return lambda data, sender, server: reply
 
 
+@pytest.mark.memory
 def test_client_sends_the_format_and_prints_the_reply(lab):
     """Step 6-8: -f FORMAT goes out as one datagram; the reply is printed on stdout."""
     with UdpPeerServer(replying(b"12:34:56")) as peer:

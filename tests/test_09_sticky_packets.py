@@ -205,6 +205,7 @@ def echo(lab, server, data: bytes, count: int, pieces: int = 0,
     return replies
 
 
+@pytest.mark.memory
 def test_echo_one_frame(lab):
     """Steps 2-6: a frame holding "hello" is answered with the same frame, byte for byte."""
     with lab.start_server("echo") as server:
@@ -364,6 +365,7 @@ def test_echo_client_sends_frames_and_prints_replies(lab, replies):
 
 
 @pytest.mark.short_io("send=3,recv=3,seed=92")
+@pytest.mark.memory
 def test_echo_client_and_server_together(lab):
     """Steps 2-7: `client echo` against the echo server: every message comes back whole."""
     with lab.start_server("echo") as server:
@@ -487,6 +489,7 @@ def test_upload_one_byte_per_write(lab):
 
 
 @pytest.mark.short_io("send=1000,recv=700,seed=93")
+@pytest.mark.memory
 def test_upload_with_the_lab_client(lab):
     """Steps 8-11: `client upload FILE` stores FILE under its own name and prints the answer."""
     body = content(100_000)
