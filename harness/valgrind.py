@@ -141,19 +141,21 @@ def read_report(log: Path) -> Report:
 
 
 def _blocks(text: str) -> list[list[str]]:
-    """valgrind's log as its paragraphs (separated by an empty "==PID== " line), each a list of
-    lines without the "==PID== " prefix."""
+    """valgrind's log as its paragraphs, each a list of lines without the "==PID== " prefix:
+    a paragraph starts with a line that is not indented (an error's kind, "Open AF_INET
+    socket 4: ...") and goes on with the indented ones (its frames, "Address 0x... is")."""
     blocks, current = [], []
     for line in text.splitlines():
         m = re.match(r"^==\d+== ?(.*)$", line)
         if m is None:
             continue
         body = m.group(1)
-        if body.strip():
+        if not body.strip() or not body[0].isspace():  # an empty line, or a new paragraph's
+            if current:                                   # first (it is not indented)
+                blocks.append(current)
+            current = [body] if body.strip() else []
+        else:
             current.append(body)
-        elif current:
-            blocks.append(current)
-            current = []
     if current:
         blocks.append(current)
     return blocks
