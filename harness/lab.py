@@ -325,6 +325,7 @@ class Lab:
         problems = report.problems()
         if not problems:
             return
+        self.story.step(f"read valgrind's report on the {proc.name}, which has ended")
         first = report.first_problem(self._own_files())
         if first is None:  # no summary (killed), or nothing the parser could place
             raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
@@ -334,8 +335,10 @@ class Lab:
         raise CheckFailure(
             f"valgrind found problems in the {proc.name}: " + "; ".join(problems) +
             f". The first: {first.kind}{where}",
-            actual="\n" + "\n".join("  " + line for line in first.lines) +
-                   f"\n  (valgrind's whole report: {log})",
+            actual="\n" + "\n".join("  " + line for line in first.lines) + "\n  (" +
+                   ("valgrind's whole report: the command to reproduce it, below, prints it"
+                    if self.settings.walls.active else  # the sandbox's scratch is gone by then
+                    f"valgrind's whole report: {log}") + ")",
             hint=first.hint)
 
     def _own_files(self) -> set[str]:
