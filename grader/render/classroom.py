@@ -17,12 +17,14 @@ Buffer.from(..., "base64") and JSON.parse. What the reporter does with it:
 The encoded file is an environment variable and a step output: it is kept under 64 KiB
 (BASE64_LIMIT) whatever the number of failures: the file is compact, a check is named by its
 lab's number and its sentence ("09: Step 7: ..."), a test carries only what the reporter reads, and when all of it is still too much the failures' messages go
-first, then the first lines shown for each failure are cut to an equal share (fit).
+first, then the first lines shown for each failure are cut to an equal share, then, for a
+course of some 240 checks or more all failing, the names too (fit).
 """
 from __future__ import annotations
 
 import base64
 import json
+import re
 
 from harness.results import Grading, Outcome
 
@@ -31,6 +33,7 @@ from .files import head_lines, lab_number
 BASE64_LIMIT = 64 * 1024  # bytes of the base64 string
 SHOWN_LINES = 4  # of a failure's story, in test_code: the step, expected, actual, hint
 SHOWN_AT_LEAST = 40  # characters of a failure's first line, whatever the number of failures
+NAME_AT_LEAST = 40  # characters of a check's name, whatever the number of failures
 
 
 def number(x: float) -> float | int:
@@ -95,4 +98,22 @@ def fit(data: dict, limit: int) -> dict:
     for t, code in zip(shown, codes):
         t["test_code"] = code if len(json.dumps(code)) <= share else \
             code[:max(SHOWN_AT_LEAST, share - 10) - 1] + "\u2026"
+    if encoded_size(data) <= limit:
+        return data
+    # Still too much (some 240 failing checks or more): the names get an equal share too,
+    # each cut in its middle, so that its start (the lab, the step) and its id stay.
+    names = [t.pop("name") for t in data["tests"]]
+    room = limit * 3 // 4 - len(text(data)) - len(names) * len('"name":"",')
+    share = max(NAME_AT_LEAST, room // len(names))
+    data["tests"] = [{"name": cut_name(name, share), **t} for name, t in zip(names, data["tests"])]
     return data
+
+
+def cut_name(name: str, share: int) -> str:
+    """name in at most share characters of JSON: its start, an ellipsis, its "[id]" if any."""
+    if len(json.dumps(name)) <= share:
+        return name
+    m = re.search(r"\s*\[[^\]]*\]$", name)
+    tail = m.group(0) if m else ""
+    keep = max(1, share - len(tail) - 10)  # the quotes, the ellipsis's escape, some slack
+    return name[:keep] + "\u2026" + tail
