@@ -191,6 +191,35 @@ def test_server_ends_when_the_client_closes(lab):
         expect_clean_end(lab, server, "once its client has closed the connection", echoed=3)
 
 
+def error_lines(text: str) -> list[str]:
+    """The lines a program wrote on stderr. The handout gives stderr to errors alone
+    (`program: what failed: reason`), so after a conversation that ended normally every line
+    there is a false alarm."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_server_prints_no_error_after_a_normal_close(lab):
+    """A conversation that ends with an orderly close (the client's FIN: recv() returns 0) is
+    not a failure: the server ends with status 0 and writes nothing on stderr."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'one', read 'ONE'; send 'two', read 'TWO'")
+            exchange(lab, server, sock, b"one")
+            exchange(lab, server, sock, b"two")
+            lab.story.step("close the connection (an orderly close: FIN, no reset)")
+        lab.story.step("wait for the server to end, and read its stderr")
+        expect_clean_end(lab, server, "once its client has closed the connection", echoed=6)
+        server.proc.stderr.wait_closed(lab.deadline())
+        lines = error_lines(server.proc.stderr.text)
+        expect(not lines, "the server should print no error after a conversation that ended "
+               "normally: the client closed the connection, and recv() returned 0",
+               expected="nothing on stderr", actual=show(server.proc.stderr.text),
+               hint="echo_until_closed (step 1): recv() returning 0 is the normal end of the "
+                    "conversation, not a failure: return the count without a word on stderr. "
+                    "warn_errno() is for recv() or send_all() returning -1 (a reset, a "
+                    "vanished client)")
+
+
 def test_server_survives_a_reset(lab):
     """A client that sends 200 KB, never reads the echo, and resets: the server ends cleanly."""
     with lab.start_server() as server:
@@ -380,6 +409,20 @@ def test_client_quits_on_exit(lab):
     expect_equal(proc.stdout.text, "ONE\n", "the client should print the reply to 'one' only")
     expect_equal(peer.received, b"one", "'exit' should not be sent to the server")
     expect_equal(peer.ended, peers.Ended.EOF, "the client should close the connection")
+
+
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """Input that ends (end of file) after a few lines is the normal end of a session: the
+    client exits 0 and writes nothing on stderr."""
+    with EchoPeer() as peer:
+        result = run_client(lab, peer, b"first\nsecond\n")
+    expect_client_output(result, "FIRST\nSECOND\n")
+    expect(not error_lines(result.stderr), "the client should print no error after a session "
+           "that ended normally, at the end of its input",
+           expected="nothing on stderr", actual=show(result.stderr),
+           hint="chat (step 4): getline() returns -1 at the end of the input too, which is "
+                "not a failure: only when ferror(stdin) says reading failed, "
+                "warn_errno(\"read the standard input\")")
 
 
 def test_client_reports_a_server_that_closes_early(lab):

@@ -255,6 +255,72 @@ def test_server_rejects_overlong_lines_and_goes_on(lab):
         again.leave()
 
 
+def split_around_the_limit() -> list[tuple[int, list[int]]]:
+    """(line length, where its bytes are cut into writes) for the lines around the limit: at
+    each of the last positions of the line, and between the line and its newline."""
+    return [(size, cuts) for size in (MAX_LINE_LEN - 1, MAX_LINE_LEN, MAX_LINE_LEN + 1)
+            for cuts in ([size], [size - 1], [size - 2], [size - 1, size])]
+
+
+def pieces_story(size: int, cuts: list[int]) -> str:
+    """How a line of size bytes cut at cuts arrives, in words: 'the line, then its newline'."""
+    words, start = [], 0
+    for cut in cuts + [size + 1]:
+        end = min(cut, size)
+        part = ("the line" if (start, end) == (0, size) else f"its first {end} bytes"
+                if start == 0 else f"{end - start} more byte{'s' * (end - start != 1)}"
+                if end > start else "")
+        newline = "its newline" if cut == size + 1 else ""
+        words.append(" and ".join(w for w in (part, newline) if w) or "nothing")
+        start = end
+    return ", then ".join(words)
+
+
+def test_server_reads_lines_split_around_the_limit(lab):
+    """Lines of 255, 256 and 257 bytes, each cut into writes at its last positions and before
+    its newline, each piece read by the server before the next is sent: the limit holds
+    wherever a line is split (256 bytes answered, 257 refused)."""
+    with lab.start_server() as server:
+        client = Client(lab, server)
+        client.expect_welcome()
+        for number, (size, cuts) in enumerate(split_around_the_limit(), 1):
+            line = (b"%d" % number * size)[:size]
+            data = line + b"\n"
+            pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+            how = pieces_story(size, cuts)
+            lab.story.step(f"send a {size}-byte line in {len(pieces)} writes, each read by the "
+                           f"server before the next: {how}")
+            arrived = f"the {size}-byte line arrived in {len(pieces)} segments: {how}"
+            if not peers.send_split(client.sock, pieces, lab.deadline()):
+                lab.expect_running(server.proc, f"while it reads {arrived}")
+                raise CheckFailure(f"the server should read each piece of a line as it comes "
+                                   f"({arrived})", actual="the first pieces were not read "
+                                   f"within {lab.deadline().seconds:g} s",
+                                   hint="read_line (step 3): while there is no newline in the "
+                                        "buffer and it is not full, receive_more and look again")
+            if size <= MAX_LINE_LEN:
+                client.expect_line(f"{number}: ".encode() + line,
+                                   f"the answer to line {number}, {size} bytes ({arrived})",
+                                   hint=f"read_line (step 3): a line of up to {MAX_LINE_LEN} "
+                                        f"bytes is allowed however it arrives. The buffer has "
+                                        f"room for exactly {MAX_LINE_LEN} bytes and the newline "
+                                        f"({MAX_LINE_LEN + 1}): it is full only when all "
+                                        f"{MAX_LINE_LEN + 1} are used (r->len == sizeof r->buf); "
+                                        "keep no byte for a '\\0': the line's '\\0' takes the "
+                                        "newline's place")
+            else:
+                client.expect_line(f"error: line {number} is longer than {MAX_LINE_LEN} "
+                                   "bytes".encode(), f"an error answer for line {number}, "
+                                   f"{size} bytes ({arrived})",
+                                   hint=f"read_line (step 3): {MAX_LINE_LEN + 1} bytes without "
+                                        "a newline fill the buffer: the line is too long, "
+                                        "however it arrives; drop it and read on to its newline")
+        client.leave()
+        closed = wait_closed_lines(lab, server, 1)[0]
+        expect_equal(closed.group(0), f"closed {client.me} after {number} lines",
+                     "the server should count every line, split or not")
+
+
 def test_server_count_restarts_for_each_client(lab):
     """Clients one after another: each is counted from 1 (per-connection state)."""
     with lab.start_server() as server:

@@ -246,6 +246,46 @@ def test_server_rejects_bad_names_and_goes_on(lab):
             client.expect_line(hello("Grace"), "'Hello, Grace!' for the line after it")
 
 
+LONGEST_LINE = 255  # the handout's longest line, in bytes before the newline
+
+
+def test_server_reads_lines_split_around_the_limit(lab):
+    """Lines of 255, 256 and 257 bytes (the last of them 'Z', a good name on its own), each cut
+    into writes at its last positions and before its newline, each piece read by the server
+    before the next is sent: every one gets exactly one error line, however it is split."""
+    with lab.start_server() as server:
+        lab.story.step("connect and read the welcome line")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            for size in (LONGEST_LINE, LONGEST_LINE + 1, LONGEST_LINE + 2):
+                data = b"y" * (size - 1) + b"Z\n"
+                for cuts in ([size], [size - 1], [size - 2], [size - 1, size]):
+                    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+                    how = " + ".join(f"{len(p)} byte{'s' * (len(p) != 1)}" for p in pieces)
+                    arrived = (f"the {size}-byte line (its newline included: {size + 1} "
+                               f"bytes) arrived in {len(pieces)} segments: {how}")
+                    lab.story.step(f"send a {size}-byte line ending in 'Z' in {len(pieces)} "
+                                   f"writes, each read by the server before the next: {how}")
+                    if not peers.send_split(client.sock, pieces, lab.deadline()):
+                        raise CheckFailure("the server should read each piece of a line as "
+                                           f"it comes ({arrived})", actual="the first pieces "
+                                           "were not read in time", hint=SURVIVE_HINT
+                                           if not lab.settle(server.proc) else None)
+                    client.expect_line(BAD_NAME, f"one error line for it ({arrived})",
+                                       hint="recv_line (given): a line longer than the buffer "
+                                            "is dropped to its very end: once the buffer is "
+                                            "full without a newline, skip every byte up to "
+                                            "the newline, wherever the segments end; the "
+                                            "bytes after the first bufferful ('Z') are not a "
+                                            "name of their own")
+            lab.story.step("send 'Ada'")
+            client.send(b"Ada\n")
+            client.expect_line(hello("Ada"), "'Hello, Ada!': one answer per line, nothing more",
+                               hint="each line, however long and however split, gets one "
+                                    "answer: the error line for a long line, and no other")
+
+
 def test_server_an_idle_client_blocks_nobody(lab):
     """Step 1: while one client stays silent, others are served at once."""
     with lab.start_server() as server:

@@ -305,6 +305,29 @@ def test_echo_refuses_a_length_over_the_limit(lab):
                      "the next client should be served")
 
 
+def test_echo_prints_no_error_after_a_normal_close(lab):
+    """Steps 2-6: a client that sends two frames, reads the replies and closes between frames
+    has ended normally: the server prints 'end of stream' and nothing on stderr, where the
+    handout puts only refusals and connections closed in the middle of a frame."""
+    with lab.start_server("echo") as server:
+        lab.story.step("send two frames, read both replies, close between frames")
+        expect_equal(echo(lab, server, frame(b"one") + frame(b"two"), 2), [b"one", b"two"],
+                     "each reply should hold the bytes of its frame")
+        lab.expect_stdout(server.proc, END_RE, "'end of stream from PEER after 2 messages'")
+        lab.story.step("stop the server (SIGTERM) and read all of its stderr")
+        code = lab.stop_server(server)
+        expect_equal(code, 0, "the server should exit with status 0 after SIGTERM")
+        server.proc.stderr.wait_closed(lab.deadline())
+        lines = [line for line in server.proc.stderr.text.splitlines() if line.strip()]
+        expect(not lines, "the server should print no error when a client closes between "
+               "frames: recv() returning 0 before a prefix is the normal end of the stream",
+               expected="nothing on stderr", actual=show(server.proc.stderr.text),
+               hint="recv_frame: an end of stream before the first byte of a prefix is the "
+                    "normal end (FRAME_END: print 'end of stream ...' on stdout, nothing on "
+                    "stderr); only an end inside a prefix or a payload is an error "
+                    "(FRAME_SHORT)")
+
+
 def test_echo_peer_leaving_mid_frame(lab):
     """Steps 2-6: a peer that closes or resets in the middle of a frame never stops the server."""
     with lab.start_server("echo") as server:
@@ -598,6 +621,46 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
         body = b"fine"
         expect_stored(lab, server, updir, "ok.txt", body,
                       upload(lab, server, upload_bytes("ok.txt", body)))
+
+
+def header_of_exactly(size: int, name: str, body: bytes) -> bytes:
+    """An upload header of exactly size bytes: {"name": ..., "size": ...} with spaces (JSON's
+    own whitespace) between its fields."""
+    start, end = json.dumps({"name": name})[:-1] + ",", json.dumps({"size": len(body)})[1:]
+    return (start + " " * (size - len(start) - len(end)) + end).encode()
+
+
+def test_upload_header_of_the_limit_split_at_its_boundaries(lab):
+    """Steps 8-10: headers of 4095 and 4096 bytes (the limit) are accepted however they are
+    split: inside the length prefix, before the header's last byte, between header and file,
+    each piece read by the server before the next is sent."""
+    body = b"at the limit\n"
+    server, updir = start_upload_server(lab)
+    with server:
+        for size in (MAX_HEADER_LEN - 1, MAX_HEADER_LEN):
+            name = f"h{size}.txt"
+            header = header_of_exactly(size, name, body)
+            prefix = struct.pack("!I", size)
+            pieces = [prefix[:2], prefix[2:] + header[:-1], header[-1:], body + trailer_for(body)]
+            how = ("2 bytes of the length prefix, then its other 2 and the header but its last "
+                   "byte, then that byte, then the file and the trailer")
+            lab.story.step(f"upload {name} with a header of exactly {size} bytes, in "
+                           f"{len(pieces)} writes, each read by the server before the next: {how}")
+            with peers.connect(server.address, lab.deadline()) as sock:
+                if not peers.send_split(sock, pieces, lab.deadline()):
+                    lab.expect_running(server.proc, f"while it reads a {size}-byte header")
+                status = Reader(sock, lab.deadline()).status()
+            expect(status.get("status") == "ok", f"the server should accept a header of "
+                   f"{size} bytes (the limit is {MAX_HEADER_LEN}), split as it was: {how}",
+                   expected='{"status": "ok", ...}', actual=json.dumps(status),
+                   hint=f"a header of up to {MAX_HEADER_LEN} bytes is allowed: refuse only a "
+                        f"length over {MAX_HEADER_LEN} (len > {MAX_HEADER_LEN}); the buffer "
+                        f"needs {MAX_HEADER_LEN} bytes for the header and one more for the "
+                        "'\\0' the JSON parser needs"
+                   if size == MAX_HEADER_LEN else
+                   "read exactly 4 bytes of prefix, then exactly that many bytes of header, "
+                   "however few each recv() returns")
+            expect_stored(lab, server, updir, name, body, status)
 
 
 BAD_HEADERS = [
