@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from harness import (MAX_HEADER_LEN, CheckFailure, Deadline, Ended, Reader, content, expect,
-                     expect_equal, frame, header_for, header_frame, peers, poll_until,
-                     seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
+                     expect_equal, frame, header_for, header_frame, length_hint, peers,
+                     poll_until, seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
 
 LAB = "09-sticky-packets"
 
@@ -80,6 +80,21 @@ def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None,
                            expected=f"a line matching {pattern!r}",
                            actual=f"its stderr is {show(proc.stderr.text)}", hint=hint)
     return match
+
+
+def over_limit_hint(proc, length: int, start: int) -> str:
+    """Why a frame of `length` bytes (over the limit) was not refused as it should be, from
+    what the server printed after offset start: a refusal of the byte-swapped length is a
+    missing ntohl(); no refusal at all is a limit never checked (0xFFFFFFFF reads the same in
+    either byte order, so byte order cannot be the cause there)."""
+    swapped = struct.unpack("<I", struct.pack("!I", length))[0]
+    refused = re.findall(r"refused a frame of (\d+) bytes", proc.stderr.text[start:])
+    if str(swapped) in refused and swapped != length:
+        return (f"the server read the prefix as {swapped}: this machine's byte order. Read "
+                "the 4 bytes of the prefix in network byte order: ntohl()")
+    return (f"the length was not compared with the limit: a frame of {length} bytes is over "
+            f"{MAX_FRAME_LEN} and must be refused (hang up, and say so on stderr) before "
+            "anything is allocated or read for it")
 
 
 def started_writing(updir: Path) -> bool:
@@ -229,8 +244,11 @@ def test_echo_length_is_network_byte_order(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, frame(payload), lab.deadline())
             prefix = Reader(sock, lab.deadline()).upto(4)
-        expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should be 258 in network "
-                     "byte order, most significant byte first", hint="htonl() before sending")
+        announced = struct.unpack("!I", prefix)[0] if len(prefix) == 4 else None
+        expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should announce the 258 "
+                     "bytes sent, most significant byte first",
+                     hint=length_hint(announced, payload, "htonl() before sending")
+                     if announced is not None else "htonl() before sending")
         lab.story.step("send the prefix the tutorials' struct.pack('i', 5) makes: 05 00 00 00")
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, struct.pack("<I", 5) + b"hello", lab.deadline())
@@ -250,8 +268,9 @@ def test_echo_many_frames_in_one_write(lab):
         replies = echo(lab, server, b"".join(map(frame, payloads)), len(payloads))
         for i, (got, sent) in enumerate(zip(replies, payloads), 1):
             expect_equal(got, sent, f"reply {i} should hold the bytes of frame {i}",
-                         hint="the frames came in one piece: read each frame's length, then "
-                              "exactly that many bytes, and keep the rest for the next one")
+                         hint=length_hint(len(got), sent, "the frames came in one piece: read "
+                                          "each frame's length, then exactly that many bytes, "
+                                          "and keep the rest for the next one"))
         lab.expect_stdout(server.proc, r"^message 100: ", "'message 100: ...'")
 
 
@@ -293,11 +312,12 @@ def test_echo_refuses_a_length_over_the_limit(lab):
                 rest = reader.until_closed()
             expect(rest == b"" and reader.ended in (Ended.EOF, Ended.RESET),
                    "the server should hang up on a frame over the limit, without a reply",
-                   actual=f"{show(rest)}, then {reader.how_it_ended()}")
+                   actual=f"{show(rest)}, then {reader.how_it_ended()}",
+                   hint=over_limit_hint(server.proc, length, logged))
             expect_stderr(lab, server.proc, rf"refused a frame of {length} bytes",
                           f"'refused a frame of {length} bytes from PEER: the limit is 1048576 "
                           "bytes'", instead=r"refused a frame of \d+ bytes", start=logged,
-                          hint="read the 4 bytes of the prefix in network byte order: ntohl()")
+                          hint=over_limit_hint(server.proc, length, logged))
             expect_no_big_allocation(lab, server, before, length)
             lab.expect_running(server.proc, "after a frame over the limit")
         lab.story.step("a good client afterwards")

@@ -7,6 +7,7 @@ A patch starts with a few header lines that patch(1) ignores:
     Mistake: what the broken code does, and why it is wrong
     Caught by: test_a, test_b[short-io]
     Options: --valgrind        (optional: how the catching tests must run)
+    Hint: text                 (optional: a catching check's message must contain it)
 A name without brackets stands for every instance of the test (its parameters, and its
 partial-I/O version if it has one); test_b[short-io] for that instance alone.
 """
@@ -44,7 +45,7 @@ def header(patch: Path) -> dict[str, str]:
     for line in patch.read_text().splitlines():
         if line.startswith("--- "):
             break
-        if m := re.match(r"^(Mistake|Caught by|Options): *(.*)$", line):
+        if m := re.match(r"^(Mistake|Caught by|Options|Hint): *(.*)$", line):
             fields[m.group(1)] = m.group(2).strip()
     return fields
 
@@ -172,3 +173,8 @@ def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     crashed = [n for n, t in run.tests.items() if "harness hit an unexpected error" in t["message"]]
     assert not crashed, f"{crashed} failed by a harness error, not a check:\n" + \
         run.tests[crashed[0]]["message"][:2000]
+    hint = fields.get("Hint")
+    if hint:  # the feedback must name the cause, not only fail
+        assert any(hint in t["message"] for t in run.tests.values()), \
+            f"no catching check of {lab}/{name} says {hint!r}:\n" + \
+            "\n".join(f"{n}: {t['message'][:1500]}" for n, t in run.tests.items())
