@@ -20,6 +20,9 @@ only a failing verdict. A tree without one (Mistake: none) is a control and keep
 as does the reference solution of every lab these trees use, copied as a tree and graded the
 same way.
 
+The student sees the same thing at home: `./socklab check LAB --impl TREE -x` stops at the
+same first failing check as the grading, with the same hint.
+
 `--lab LAB` grades only that lab's trees. Every grading runs in the sandbox, in a process group
 of its own that is killed if it overruns its deadline.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -180,3 +184,35 @@ def test_reference_keeps_full_marks(reference_lab, gradings):
         (f"the reference of {reference_lab} loses points under tree grading: "
          f"{[c.name for c in failed]}\n" + (failed[0].message[:2000] if failed else
                                            graded.lab.build_output[-2000:]))
+
+
+def first_failure_of_check(tree: Path, lab: str) -> tuple[str | None, str]:
+    """`./socklab check LAB --impl TREE -x`, as a student runs it: the first failing check's
+    name (None if all passed) and everything check printed."""
+    proc = subprocess.Popen([str(ROOT / "socklab"), "check", lab, "--impl", str(tree), "-x"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=GRADING_DEADLINE)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        output += f"\n(check overran its deadline of {GRADING_DEADLINE} s and was killed)"
+    failed = re.search(r"^FAILED \S+::(\S+)", output, re.M)
+    return (failed.group(1) if failed else None), output
+
+
+def test_check_at_home_agrees_with_the_grading(tree, gradings):
+    """The first failing check and its hint are the same in `./socklab check` (no sandbox,
+    no limits) as in the grading: what a student fixes at home is what cost the points."""
+    fields = expect(tree)
+    graded = gradings[tree.name]
+    assert graded.lab is not None and graded.lab.built, f"{tree.name}: not graded"
+    failed = [c.name for c in graded.lab.checks if c.outcome not in ("passed", "skipped")]
+    first, output = first_failure_of_check(tree, fields["Lab"])
+    assert first == (failed[0] if failed else None), \
+        (f"{tree.name}: grading fails {failed[:1] or 'nothing'} first, check fails "
+         f"{first or 'nothing'}:\n{output[-2500:]}")
+    if "Hint" in fields:
+        assert fields["Hint"].lower() in output.lower(), \
+            f"{tree.name}: check does not say {fields['Hint']!r}:\n{output[-2500:]}"
