@@ -61,12 +61,14 @@ class Client:
         self.lines = Lines(self.sock)
 
     def expect_line(self, expected: bytes, what: str, hint: str | None = None,
-                    timeout: float = 5) -> None:
+                    timeout: float = 5, hint_if_ended: bool = True) -> None:
+        """hint_if_ended: whether the hint also explains a server that has ended (a line
+        that overruns a buffer), or only a wrong line (then how it ended chooses the hint)."""
         line = self.lines.next(self.lab.deadline(timeout))
         if line is None:
             if not self.lab.settle(self.server.proc):  # a server on its way out: seen to be
                 self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
-                                        hint)
+                                        hint if hint_if_ended else None)
             endings = {peers.Ended.EOF: "the server closed the connection",
                        peers.Ended.RESET: "the server reset the connection",
                        peers.Ended.TIMEOUT: f"nothing more came within {timeout:g} s"}
@@ -81,7 +83,7 @@ class Client:
     def expect_welcome(self) -> None:
         self.expect_line(welcome_for(self.me), "the welcome line, with its own address",
                          hint="converse (step 2) sends the welcome first, before it reads "
-                              "anything")
+                              "anything", hint_if_ended=False)
 
     def send(self, data: bytes) -> None:
         peers.send_all(self.sock, data, self.lab.deadline())
