@@ -392,7 +392,9 @@ def test_server_second_client_waits_for_the_first(lab):
         first.leave()
         second.expect_welcome()
         second.expect_line(b"1: two", "the answer to 'two', sent while it waited",
-                           hint="the line waited in the kernel's buffer; it is line 1 of client 2")
+                           hint="the line waited in the kernel's buffer; it is line 1 of "
+                                "client 2. A higher number means the count went on from client "
+                                "1's lines: start it at 0 for every connection")
         second.leave()
         closed = wait_closed_lines(lab, server, 2)
         log = server.proc.stdout.text
