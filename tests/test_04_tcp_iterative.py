@@ -56,7 +56,11 @@ class Client:
         self.lab = lab
         self.server = server
         self.name = name
-        self.sock = peers.connect(server.address, lab.deadline())
+        try:
+            self.sock = peers.connect(server.address, lab.deadline())
+        except CheckFailure:  # a server that has ended: how it ended says why
+            lab.expect_running(server.proc, f"when {name} connects")
+            raise
         self.me = peers.local_address(self.sock)
         self.lines = Lines(self.sock)
 
@@ -86,7 +90,11 @@ class Client:
                               "anything", hint_if_ended=False)
 
     def send(self, data: bytes) -> None:
-        peers.send_all(self.sock, data, self.lab.deadline())
+        try:
+            peers.send_all(self.sock, data, self.lab.deadline())
+        except CheckFailure:  # the connection broke: a server that ended, seen to be
+            self.lab.expect_running(self.server.proc, f"while {self.name} sends")
+            raise
 
     def ask(self, line: bytes, number: int, hint: str | None = None) -> None:
         self.send(line + b"\n")
