@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -287,7 +288,7 @@ class Lab:
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
                                actual=_how_it_ended(proc),
-                               hint=hint or "a client that misbehaves must never stop a server")
+                               hint=hint or _ended_hint(proc))
 
     def finish_server(self, server: Server) -> None:
         """The end of a server's block: it must still be running (unless the test saw it end),
@@ -367,6 +368,21 @@ def _how_it_ended(proc: Proc) -> str:
         return f"the {proc.name} is still running"
     proc.wait(Deadline(1))  # the exit status, and its last output, are ready at once
     return f"the {proc.name} {proc.status()}"
+
+
+def _ended_hint(proc: Proc) -> str:
+    """The hint for a server that ended while a client misbehaved, from how it ended: killed
+    by SIGPIPE, or an exit with a failure status, point to different mistakes."""
+    hint = "a client that misbehaves must never stop a server"
+    if proc.returncode == -signal.SIGPIPE:
+        return (hint + ": it was killed by SIGPIPE, which a send() to a client that has gone "
+                "raises: pass MSG_NOSIGNAL to send(), and handle the EPIPE it then returns")
+    if proc.returncode is not None and proc.returncode > 0:
+        return (hint + f": it exited with status {proc.returncode}. A recv() or send() that "
+                "fails on one connection (a reset, a client that has gone) ends that "
+                "conversation, not the server: warn, close that socket and serve the next "
+                "client; never die_errno() or exit() there")
+    return hint
 
 
 def _accepted(proc: Proc) -> str:

@@ -38,7 +38,7 @@ def exchange(lab, server, sock, message: bytes, what: str = "") -> bytes:
 def echo_hint(reply: peers.Received, message: bytes) -> str:
     """What a server whose echo of message came back as reply most likely got wrong."""
     if len(reply.data) == len(message):  # every byte came back, some of them changed
-        return UPPERCASE_HINT
+        return uppercase_hint(message, reply.data)
     if reply.ended == peers.Ended.TIMEOUT:  # the server is still there, but bytes went missing
         return SEND_ALL_HINT
     return ("echo_until_closed (step 1): recv() what has arrived, uppercase it, send_all() it "
@@ -47,6 +47,26 @@ def echo_hint(reply: peers.Received, message: bytes) -> str:
 
 UPPERCASE_HINT = ("uppercase (step 2): compare with 'a' and 'z' yourself: toupper() depends on "
                   "the locale, and a plain char above 127 is negative")
+
+
+def uppercase_hint(sent: bytes, got: bytes) -> str:
+    """The uppercase hint that fits the bytes that came back wrong: which side of a-z they
+    were sent from tells a missing bound from a forgotten letter."""
+    wrong = {s for s, g in zip(sent, got) if g != bytes([s]).upper()[0]}
+    letters = set(range(ord("a"), ord("z") + 1))
+    if wrong and wrong <= set(range(ord("z") + 1, 256)):
+        return ("uppercase (step 2): bytes after 'z' came back changed (" +
+                ", ".join(f"{b:#04x}" for b in sorted(wrong)[:5]) + (", ..." if len(wrong) > 5
+                else "") + "): the test has no upper bound. Change a byte only when it is "
+                "both >= 'a' and <= 'z'")
+    if wrong and wrong <= set(range(ord("a"))):
+        return ("uppercase (step 2): bytes before 'a' came back changed: the test has no lower "
+                "bound. Change a byte only when it is both >= 'a' and <= 'z'")
+    if wrong and wrong <= letters:
+        return "uppercase (step 2): some of a-z did not become A-Z: subtract 'a' - 'A' from each"
+    return UPPERCASE_HINT
+
+
 SEND_ALL_HINT = ("send_all (step 3): send() may take fewer bytes than you offered: call it "
                  "again with the rest until every byte is gone")
 
@@ -156,7 +176,7 @@ def test_server_leaves_other_bytes_unchanged(lab):
                    actual=f"{len(reply.data)} bytes" + (
                        f"; byte {diff[0]} ({data[diff[0]]:#04x}) came back as "
                        f"{reply.data[diff[0]]:#04x}" if diff else ""),
-                   hint=UPPERCASE_HINT)
+                   hint=uppercase_hint(data, reply.data))
         expect_clean_end(lab, server, "once the client has closed", echoed=len(data))
 
 

@@ -56,17 +56,23 @@ class Client:
         self.lab = lab
         self.server = server
         self.name = name
-        self.sock = peers.connect(server.address, lab.deadline())
+        try:
+            self.sock = peers.connect(server.address, lab.deadline())
+        except CheckFailure:  # a server that has ended: how it ended says why
+            lab.expect_running(server.proc, f"when {name} connects")
+            raise
         self.me = peers.local_address(self.sock)
         self.lines = Lines(self.sock)
 
     def expect_line(self, expected: bytes, what: str, hint: str | None = None,
-                    timeout: float = 5) -> None:
+                    timeout: float = 5, hint_if_ended: bool = True) -> None:
+        """hint_if_ended: whether the hint also explains a server that has ended (a line
+        that overruns a buffer), or only a wrong line (then how it ended chooses the hint)."""
         line = self.lines.next(self.lab.deadline(timeout))
         if line is None:
             if not self.lab.settle(self.server.proc):  # a server on its way out: seen to be
                 self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
-                                        hint)
+                                        hint if hint_if_ended else None)
             endings = {peers.Ended.EOF: "the server closed the connection",
                        peers.Ended.RESET: "the server reset the connection",
                        peers.Ended.TIMEOUT: f"nothing more came within {timeout:g} s"}
@@ -81,10 +87,14 @@ class Client:
     def expect_welcome(self) -> None:
         self.expect_line(welcome_for(self.me), "the welcome line, with its own address",
                          hint="converse (step 2) sends the welcome first, before it reads "
-                              "anything")
+                              "anything", hint_if_ended=False)
 
     def send(self, data: bytes) -> None:
-        peers.send_all(self.sock, data, self.lab.deadline())
+        try:
+            peers.send_all(self.sock, data, self.lab.deadline())
+        except CheckFailure:  # the connection broke: a server that ended, seen to be
+            self.lab.expect_running(self.server.proc, f"while {self.name} sends")
+            raise
 
     def ask(self, line: bytes, number: int, hint: str | None = None) -> None:
         self.send(line + b"\n")
@@ -390,7 +400,9 @@ def test_server_second_client_waits_for_the_first(lab):
         first.leave()
         second.expect_welcome()
         second.expect_line(b"1: two", "the answer to 'two', sent while it waited",
-                           hint="the line waited in the kernel's buffer; it is line 1 of client 2")
+                           hint="the line waited in the kernel's buffer; it is line 1 of "
+                                "client 2. A higher number means the count went on from client "
+                                "1's lines: start it at 0 for every connection")
         second.leave()
         closed = wait_closed_lines(lab, server, 2)
         log = server.proc.stdout.text

@@ -19,6 +19,7 @@ from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeer
 LAB = "06-udp-basic"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
+MAX_DATAGRAM = 65535  # a buffer that holds any datagram
 LARGEST = 65507  # the largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header)
 LOG_RE = rf"^datagram of (\d+) bytes from {ADDR}$"
 
@@ -165,11 +166,50 @@ def test_server_answers_an_empty_datagram(lab):
 def test_server_replies_to_each_sender(lab):
     """Every reply goes to the sender of its request, whoever that is."""
     with lab.start_server() as server, UdpPeer() as a, UdpPeer() as b, UdpPeer() as c:
-        for name, peer in [("A", a), ("B", b), ("C", c), ("A", a)]:
+        peers = {"A": a, "B": b, "C": c}
+        for name in ["A", "B", "C", "A"]:
+            peer, data = peers[name], f"from {name.lower()}".encode()
             lab.story.step(f"peer {name} at {peer.address} sends 'from {name.lower()}'")
-            expect_reply(lab, peer, server, f"from {name.lower()}".encode(),
-                         hint="answer each datagram to the address its recvfrom() gave, and "
-                              "keep the socket open to everyone (no connect() on the server)")
+            try:
+                expect_reply(lab, peer, server, data,
+                             hint="answer each datagram to the address its recvfrom() gave, "
+                                  "and keep the socket open to everyone (no connect() on the "
+                                  "server)")
+            except CheckFailure as failure:
+                hint = where_the_reply_went(server, peers, name, upper(data))
+                if hint is None:
+                    raise
+                raise CheckFailure(failure.what, expected=failure.expected,
+                                   actual=failure.actual, hint=hint) from None
+
+
+def where_the_reply_went(server, peers: dict[str, UdpPeer], name: str, reply: bytes) -> str | None:
+    """When peer `name` got no reply, the hint that fits what became of its datagram, or None:
+    the reply went to another peer (an address kept from an earlier datagram), or the server
+    never logged the datagram (a socket connect()ed to its first client drops the others)."""
+    for other, peer in peers.items():
+        if other == name:
+            continue
+        peer.sock.setblocking(False)  # the reply, had it gone there, is waiting already
+        try:
+            got = peer.sock.recv(MAX_DATAGRAM)
+        except BlockingIOError:
+            got = None
+        finally:
+            peer.sock.setblocking(True)
+        if got == reply:
+            return (f"reply (step 3): the answer to peer {name} went to peer {other}, an "
+                    "earlier sender: sendto() each reply to the address that recvfrom() gave "
+                    "for this datagram, never one kept from before")
+    senders = {f"{m.group(2)}:{m.group(3)}"
+               for m in re.finditer(LOG_RE, server.proc.stdout.text, re.MULTILINE)}
+    sender = str(peers[name].address)
+    if server.proc.running and senders and sender not in senders:  # it logs, but not this one
+        return (f"the server never received peer {name}'s datagram (no 'datagram of N bytes "
+                f"from {sender}' line): a UDP socket that connect()s to its first client "
+                "receives from that client only, and the kernel drops the rest. Never "
+                "connect() the server's socket")
+    return None
 
 
 def test_server_survives_garbage_and_vanished_senders(lab):
