@@ -7,7 +7,7 @@ instance were worth a point, a mistake caught by a check with five parameters an
 would cost seven times what a mistake caught by a plain check costs.
 
 So each lesson has a weight (docs/lessons/LAB.md, the "weight" table; a lesson it does not
-name weighs DEFAULT_WEIGHT, or its @pytest.mark.points(N)), an instructor may override
+name weighs its @pytest.mark.points(N), else DEFAULT_WEIGHT), an instructor may override
 weights in a file (--weights FILE, read by read_file below), and the lab's points are shared
 among its lessons in proportion to their weights, then among each lesson's checks equally.
 The lab stays worth as many points as it has checks in the run (the totals a course has
@@ -137,6 +137,8 @@ def share(checks: list[str], weight_of) -> list[float]:
     per_lesson = Counter(lessons)
     weights = {lesson: weight_of(lesson) for lesson in per_lesson}
     total = sum(weights.values())
+    if total <= 0:  # only lessons marked @pytest.mark.points(0): a lab worth nothing
+        return [0.0] * len(checks)
     exact = [len(checks) * HUNDREDTHS * weights[lesson] / total / per_lesson[lesson]
              for lesson in lessons]
     points = [int(x) for x in exact]
