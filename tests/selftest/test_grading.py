@@ -170,7 +170,8 @@ def test_hidden_tests_are_graded_and_marked(tmp_path, build_dir):
     assert done.returncode == 0, done.stdout + done.stderr
     tests = json.loads((out / "results.json").read_text())["tests"]
     extra = [t for t in tests if "extra check" in t["name"]]
-    assert extra and extra[0]["visibility"] == "after_published" and extra[0]["score"] == 1
+    assert extra and extra[0]["visibility"] == "after_published"
+    assert extra[0]["score"] == extra[0]["max_score"] > 0  # its lesson's share of the lab
     assert all(t["visibility"] == "visible" for t in tests if t not in extra)
 
 
