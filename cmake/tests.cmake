@@ -80,6 +80,12 @@ if(reference STREQUAL "solutions")
   add_test(NAME lessons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_lessons.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(lessons PROPERTIES LABELS selftest TIMEOUT 60)
+  # Points by lesson (harness/weights.py): lab 02's C-string mutant loses the shares of the
+  # lessons it breaks, not a point a check; a --weights file changes a lesson's points, and a
+  # bad one gets one line and exit status 2. About 60 s.
+  add_test(NAME weights COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_weights.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(weights PROPERTIES LABELS "selftest;grading;lab02" TIMEOUT 600 COST 60)
   # Valid implementations that choose differently (tests/variants/) keep full marks.
   add_test(NAME variants COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_variants.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

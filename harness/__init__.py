@@ -24,6 +24,7 @@ Modules, one job each:
   lab            the `lab` fixture: start servers, run clients, all recorded in the story
   pytest_plugin  options (--impl, --valgrind, ...), fixtures, failure reports, results
   results        the typed results (Outcome, CheckResult, LabResult, Grading) and their JSON
+  weights        points by lesson: a check's points are its lesson's share of its lab
   __main__       `python3 -m harness ...`: hands over to grader/__main__.py
   doccheck       `python3 -m harness.doccheck`: hands over to grader/doccheck.py
   compat         the oldest Python and pytest it runs on (3.10, 6.2.5): refuses older ones

@@ -13,6 +13,10 @@ Options:
   --limit-fsize SIZE the largest file a program may write under --limits (e.g. 256M)
   --build-error-file FILE   the lab did not compile: every test fails with this output
   --sandbox FILE     run every program behind the walls described in FILE (harness/sandbox.py)
+  --weights FILE     an instructor's lesson weights, one `LAB LESSON WEIGHT` a line
+                     (harness/weights.py); a bad file: one line, exit status 2
+
+A check's points (in --results) are its lesson's share of its lab: harness/weights.py.
 
 A check marked @pytest.mark.short_io(SPEC) also runs as a check of its own, test_x[short-io],
 whose programs run under the shim with SPEC: the partial-I/O version, graded like any other
@@ -29,6 +33,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -43,10 +48,10 @@ from .results import CheckResult, Grading, LabResult, Outcome, title_for
 from .sandbox import Walls
 from .shortio import ShortIO
 from .story import Story
+from .weights import DEFAULT_WEIGHT, WeightsError, lesson_of, read_file, share, table
 
 compat.check_pytest()  # pytest 6.2.5 or newer; on 6.2, pytest.StashKey and .stash as in 7
 STORY = pytest.StashKey[Story]()
-DEFAULT_POINTS = 1
 TEST_TIMEOUT = 60  # per test, a last resort: every wait in the harness has its own deadline
 
 
@@ -65,15 +70,40 @@ def pytest_addoption(parser):
     group.addoption("--build-error-file", default=None, help="the lab did not compile")
     group.addoption("--sandbox", default=None, metavar="FILE",
                     help="run programs behind these walls (written by the grader)")
+    group.addoption("--weights", default=None, metavar="FILE",
+                    help="lesson weights: a `LAB LESSON WEIGHT` a line (harness/weights.py)")
+
+
+WEIGHTS = pytest.StashKey[dict]()  # (lab, lesson) -> weight, from --weights FILE
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """A bad --weights file stops the run before anything is collected: one line, status 2."""
+    path = config.getoption("--weights")
+    if not path:
+        return None
+    tests_dirs = {programs.ROOT / "tests"}
+    for arg in config.args:  # an instructor's folder of extra checks names its lessons too
+        where = Path(arg.split("::", 1)[0])
+        tests_dirs.add(where if where.is_dir() else where.parent)
+    try:
+        config.stash[WEIGHTS] = read_file(Path(path), sorted(tests_dirs))
+    except WeightsError as e:
+        print(f"socklab: {e}", file=sys.stderr)
+        return 2
+    return None
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(n): what the check is worth (default 1)")
+    config.addinivalue_line("markers", "points(n): the weight of the check's lesson when "
+                            "docs/lessons and --weights do not name it (default 1)")
     config.addinivalue_line("markers", "short_io(spec): also run the check as test[short-io], "
                             "its programs under the short-I/O shim with spec")
     config.addinivalue_line("markers", "memory: also run the check as test[memory], its "
                             "programs under valgrind's memcheck")
     config.stash[RESULTS] = {}
+    config.stash[MARKED] = {}
     config.pluginmanager.register(FastFailureReports(), "socklab-fast-failure-reports")
 
 
@@ -271,6 +301,20 @@ def _is_visible(item) -> bool:
 
 # -- results, for grading ------------------------------------------------------------------
 RESULTS = pytest.StashKey[dict]()  # nodeid -> (lab, CheckResult), in the order they ran
+MARKED = pytest.StashKey[dict]()  # (lab, lesson) -> @pytest.mark.points(N) of its test
+
+
+def weigh(config, lab: str, checks: list[CheckResult]) -> None:
+    """Each check's points: its lesson's share of the lab (harness/weights.py), the weights
+    from --weights FILE, else docs/lessons/LAB.md, else the test's points mark, else 1."""
+    override, marked, tabled = config.stash.get(WEIGHTS, {}), config.stash[MARKED], table(lab)
+
+    def weight_of(lesson: str) -> float:
+        return override.get((lab, lesson), tabled.get(lesson,
+                                                      marked.get((lab, lesson), DEFAULT_WEIGHT)))
+
+    for check, points in zip(checks, share([c.name for c in checks], weight_of)):
+        check.points = points
 
 
 def _record(item, report) -> None:
@@ -284,9 +328,10 @@ def _record(item, report) -> None:
         doc = f"{doc} Memory version: {MEMORY_NOTE}."
     name = item.nodeid.split("::", 1)[-1]
     lab = getattr(item.module, "LAB", None) or ""
+    if marker is not None:  # the lesson's weight, unless a table or --weights names it
+        item.config.stash[MARKED][(lab, lesson_of(name))] = float(marker.args[0])
     _, check = results.setdefault(item.nodeid, (lab, CheckResult(
-        name=name, title=title_for(name, doc),
-        points=marker.args[0] if marker else DEFAULT_POINTS, hidden=not _is_visible(item))))
+        name=name, title=title_for(name, doc), hidden=not _is_visible(item))))
     check.duration += report.duration
     if report.failed and check.outcome is Outcome.PASSED:
         check.outcome = Outcome.FAILED
@@ -315,6 +360,8 @@ def pytest_sessionfinish(session, exitstatus):
         labs: dict[str, LabResult] = {}
         for lab, check in session.config.stash[RESULTS].values():
             labs.setdefault(lab, LabResult(lab)).checks.append(check)
+        for result in labs.values():
+            weigh(session.config, result.lab, result.checks)
         impl = session.config.getoption("--impl")
         grading = Grading(title=f"socklab: {impl}/", impl=impl, labs=list(labs.values()),
                           elapsed=time.monotonic() - session.config.stash.get(STARTED, 0.0))

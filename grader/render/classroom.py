@@ -7,7 +7,11 @@ in the environment variable SOCKLAB_RESULTS (runner `socklab`); the reporter dec
 Buffer.from(..., "base64") and JSON.parse. What the reporter does with it:
 
 - the points: the sum of the tests' `score` over the top-level `max_score`
-  (notify-classroom.js); a test's own max_score is not read, and not written;
+  (notify-classroom.js: `Points ${totalPoints}/${maxPoints}`, added up in JavaScript's
+  doubles, in order); a test's own max_score is not read, and not written. A check's points
+  are hundredths (harness/weights.py), which doubles do not add exactly (0.1 + 0.2): the
+  scores are written so that the reporter's sum lands on the hundredth (exact_running_sum),
+  and a full mark reads `Points 42/42`, never `Points 41.99999999999999/42`;
 - the log a student reads (console-results.js): for a passing test its name; for a failing
   one its name and, when present, its `test_code`, never its `message`; for a test with
   status "error", only its `message`. So a failed check's first lines go in `test_code`, and
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 
 from harness.results import Grading, Outcome
@@ -39,6 +44,27 @@ NAME_AT_LEAST = 40  # characters of a check's name, whatever the number of failu
 def number(x: float) -> float | int:
     """1 rather than 1.0: a few bytes less for each of up to hundreds of tests."""
     return int(x) if float(x).is_integer() else x
+
+
+def exact_running_sum(scores: list[float]) -> list[float]:
+    """The scores, each moved by a few units in the last place, so that adding them up in
+    order, as the reporter does (0 + s1 + s2 + ...), lands after each one on the sum so far
+    rounded to the hundredth whenever a double can (from 0.64, adding no double gives 1.76:
+    the next score makes up for it), and so on the total the other reports show."""
+    out, running, wanted = [], 0.0, 0
+    for score in scores:
+        wanted += round(score * 100)
+        target = wanted / 100
+        step = target - running
+        up, down = [step], [step]
+        for _ in range(4):  # the nearest doubles on either side
+            up.append(math.nextafter(up[-1], math.inf))
+            down.append(math.nextafter(down[-1], -math.inf))
+        candidates = up + down[1:]
+        step = min(candidates, key=lambda x: (abs(running + x - target), abs(x - step)))
+        out.append(step)
+        running += step
+    return out
 
 
 def text(data: dict) -> str:
@@ -69,6 +95,9 @@ def classroom(grading: Grading, limit: int = BASE64_LIMIT) -> dict:
                 test["message"] = c.message[-2000:]
                 test["test_code"] = head_lines(c.message or c.outcome.value, SHOWN_LINES)
             tests.append(test)
+    scores = exact_running_sum([t["score"] for t in tests])
+    for test, score in zip(tests, scores):
+        test["score"] = number(score)
     status = {Outcome.PASSED: "pass", Outcome.FAILED: "fail",
               Outcome.ERROR: "error"}[grading.outcome]
     return fit({"version": 1, "status": status, "max_score": number(grading.totals.max_score),

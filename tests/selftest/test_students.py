@@ -131,7 +131,8 @@ def gradings(request, settings, tmp_path_factory) -> dict[str, Graded]:
 
 def lost_points(graded: Graded) -> bool:
     tests = graded.platform.get("tests", [])
-    return graded.platform.get("score", 0) < sum(t.get("max_score", 0) for t in tests)
+    # points are hundredths (harness/weights.py): their sum, to the hundredth
+    return graded.platform.get("score", 0) < round(sum(t.get("max_score", 0) for t in tests), 2)
 
 
 def test_every_tree_says_what_it_is(tree):
