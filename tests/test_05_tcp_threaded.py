@@ -177,6 +177,60 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
     return sent
 
 
+def process_limits(proc) -> dict[str, int | None]:
+    """The soft limits the program runs under, from /proc/PID/limits: "processes" and
+    "address space" (bytes); None where unlimited or unreadable."""
+    try:
+        text = Path(f"/proc/{proc.pid}/limits").read_text()
+    except OSError:
+        return {}
+    found = {}
+    for name in ("processes", "address space"):
+        match = re.search(rf"^Max {name}\s+(\S+)", text, re.MULTILINE)
+        found[name] = int(match.group(1)) if match and match.group(1).isdigit() else None
+    return found
+
+
+THREAD_STACK_KB = 8 * 1024  # glibc's default thread stack (RLIMIT_STACK, 8 MiB)
+DETACH_HINT = ("threads never detached or joined: start_client_thread (step 1): "
+               "pthread_detach() each client thread, or no one frees its stack (8 MiB) when it "
+               "ends")
+
+
+def stacks_kept(lab, proc, failure: CheckFailure, vm0: int, threads0: int,
+                measured: tuple[int, int] | None, limits: dict) -> CheckFailure | None:
+    """A client got no conversation: is it because the server's address space is full of the
+    stacks of threads that ended, so that pthread_create() failed? Only if the evidence says
+    so: the server's stderr reports EAGAIN ("Resource temporarily unavailable"), and its
+    VmSize (now, or after the last batch if it has ended) holds far more stacks than it has
+    threads. Returns the failure that says so, or None."""
+    refused = [line for line in proc.stderr.lines()
+               if "Resource temporarily unavailable" in line or "EAGAIN" in line]
+    vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+    if vm is None or threads is None:
+        vm, threads = measured or (None, None)
+    if not refused or vm is None or threads is None:
+        return None
+    kept = (vm - vm0) // THREAD_STACK_KB - max(threads - threads0, 0)
+    if kept < 8:  # a few stacks' worth is glibc's cache, not a leak
+        return None
+    nproc, space = limits.get("processes"), limits.get("address space")
+    who = "grading allows" if lab.settings.limits else "this system allows"
+    allowed = " and ".join(part for part in (
+        f"{nproc} processes (threads count)" if nproc else "",
+        f"{space >> 20} MiB of address space" if space else "") if part)
+    return CheckFailure(
+        failure.what, expected=failure.expected,
+        actual=f"{failure.actual}; the server's stderr says {show(refused[-1])} "
+               f"({len(refused)} time(s)); its VmSize is {vm} kB, {vm - vm0} kB above the "
+               f"warm-up's with {threads} thread(s) running: the stacks of about {kept} "
+               "threads that have ended",
+        hint=f"threads never detached or joined: {who} {allowed or 'only so much'}, and "
+             "every ended thread that no one detached or joined keeps its stack (8 MiB), so "
+             "pthread_create() fails with EAGAIN once they fill it: start_client_thread "
+             "(step 1): pthread_detach() each client thread")
+
+
 def status_field(proc, field: str) -> int | None:
     """A number from /proc/PID/status (Threads, or VmSize in kB); None if the process is gone."""
     try:
@@ -433,6 +487,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
     # about: the stack (8 MiB) of every thread that was neither detached nor joined.
     with lab.start_server(env={"MALLOC_ARENA_MAX": "1"}) as server:
         proc = server.proc
+        limits = process_limits(proc)
         threads0, fds0 = status_field(proc, "Threads"), proc.open_fds()
 
         def settled():
@@ -449,11 +504,17 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
 
         lab.story.step(f"{total} connections, {batch} at a time (VmSize {vm0} kB after the "
                        "warm-up)")
-        for _ in range(total // batch):
-            talk_in_rounds(lab, server, batch, rounds=1, tag="b")
-        poll_until(settled, lab.deadline())
-        lab.story.step("one more client alone")
-        one_conversation(lab, server)
+        measured = None  # (VmSize, Threads) after the last batch: evidence if a later one fails
+        try:
+            for _ in range(total // batch):
+                talk_in_rounds(lab, server, batch, rounds=1, tag="b")
+                vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+                measured = (vm, threads) if vm is not None and threads is not None else measured
+            poll_until(settled, lab.deadline())
+            lab.story.step("one more client alone")
+            one_conversation(lab, server)
+        except CheckFailure as failure:
+            raise stacks_kept(lab, proc, failure, vm0, threads0, measured, limits) or failure
 
         lab.story.step("wait for the server's threads to end, then compare")
         slack_kb = 4 * 1024  # a single thread's stack is 8 MiB: one kept is already too many
@@ -480,8 +541,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
                expected=f"VmSize at most {vm0 + slack_kb} kB ({vm0} kB after the warm-up, "
                         f"plus {slack_kb} kB)",
                actual=f"{vm} kB after {total + 1} more connections",
-               hint="start_client_thread (step 1): pthread_detach() each client thread: one "
-                    "neither detached nor joined keeps its stack (8 MiB) after it ends")
+               hint=DETACH_HINT)
 
 
 def vanish_mid_conversation(lab, server) -> None:
