@@ -35,6 +35,14 @@ SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per con
 ONE_THREAD_HINT = ("start_client_thread (step 1): one thread per connection, so that the main "
                    "thread only accepts and goes back to accept at once: a server that talks "
                    "to one client at a time keeps every other waiting")
+ADDRESS_COPY_HINT = ("the welcome names another client's address: the thread read it from a "
+                     "buffer of the accept loop, which the next accept() overwrites; copy the "
+                     "address into the thread's own context (malloc one per connection) before "
+                     "pthread_create")
+FD_SHARED_HINT = ("two threads served one connection, so another had none: give each thread "
+                  "its own copy of the descriptor in a context of its own (malloc one per "
+                  "connection), never &fd of the accept loop, which the next accept() "
+                  "overwrites")
 SURVIVE_HINT = ("a client that resets or vanishes must never stop the server: a failed send or "
                 "recv ends only its own conversation (converse, step 2, returns; never die(), "
                 "whose exit() ends every thread), and send() needs MSG_NOSIGNAL")
@@ -69,10 +77,13 @@ class Client:
                 ending = {peers.Ended.TIMEOUT: f"nothing more came within {deadline.seconds:g} s",
                           peers.Ended.EOF: "the server closed the connection",
                           peers.Ended.RESET: "the server reset the connection"}.get(got.ended, got.ended)
+                running = self.lab.settle(self.server.proc)
+                if running and "Bad file descriptor" in self.server.proc.stderr.text:
+                    # a descriptor closed twice: the evidence of one shared by two threads
+                    hint = "the server's stderr says 'Bad file descriptor': " + FD_SHARED_HINT
                 raise CheckFailure(f"{self.label} should get {what}",
                                    actual=f"it received {show(self.pending)}, then {ending}",
-                                   hint=hint if self.lab.settle(self.server.proc)
-                                   else SURVIVE_HINT)
+                                   hint=hint if running else SURVIVE_HINT)
         line, _, self.pending = self.pending.partition(b"\n")
         return line + b"\n"
 
@@ -83,10 +94,15 @@ class Client:
 
     def expect_welcome(self, deadline: Deadline | None = None, hint: str | None = None) -> None:
         """hint: what a server whose welcome does not come most likely got wrong."""
-        self.expect_line(WELCOME.format(self.me).encode(), "the welcome line with its own "
-                         "address", deadline=deadline,
-                         hint=hint or "converse (step 2) sends the welcome first, as soon as "
-                                      "the connection's thread starts")
+        hint = hint or "converse (step 2) sends the welcome first, as soon as the " \
+                       "connection's thread starts"
+        line = self.read_line("the welcome line with its own address", deadline, hint)
+        pattern = re.escape(WELCOME).replace(re.escape("{}"), f"({ADDR})")
+        other = re.fullmatch(pattern, line.decode(errors="replace"))
+        if other and other.group(1) != str(self.me):
+            hint = ADDRESS_COPY_HINT  # the welcome came, with another address in it
+        expect_equal(line, WELCOME.format(self.me).encode(),
+                     f"{self.label} should get the welcome line with its own address", hint=hint)
 
     def expect_closed(self, why: str) -> None:
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
@@ -99,6 +115,37 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def welcomed_twice(clients: list[Client]) -> CheckFailure | None:
+    """When a client got no welcome: did another get two? Each client's received bytes are
+    looked at without taking them (MSG_PEEK). Two welcomes on one connection mean two threads
+    serve it. Returns the failure that says so, or None."""
+    for i, client in enumerate(clients):
+        try:
+            waiting = client.sock.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:
+            waiting = b""
+        count = (client.pending + waiting).count(b"Welcome! You are ")
+        if count >= 2:
+            return CheckFailure("each client should get one welcome, and every client one",
+                                actual=f"client {i} received {count} welcome lines on its "
+                                       "connection", hint=FD_SHARED_HINT)
+    return None
+
+
+def expect_welcomes(clients: list[Client], hint: str | None = None) -> None:
+    """Each client's welcome, in order; a missing one explained by a doubled one if any."""
+    for client in clients:
+        try:
+            client.expect_welcome(hint=hint)
+        except CheckFailure as failure:
+            doubled = welcomed_twice(clients) if not client.pending else None
+            if doubled is None:
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected,
+                               actual=f"{failure.actual}; {doubled.actual}",
+                               hint=doubled.hint) from None
 
 
 def hello(name: str) -> bytes:
@@ -135,8 +182,7 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
                 hint=SHARED_STATE_HINT)
 
     try:
-        for client in clients:
-            client.expect_welcome(hint=ONE_THREAD_HINT)
+        expect_welcomes(clients, hint=ONE_THREAD_HINT)
         for r in range(rounds):
             lab.story.step(f"round {r + 1} of {rounds}: each of the {count} clients sends "
                            f"{per_write} name(s) of its own in one write, the last one only "
@@ -416,8 +462,8 @@ def test_server_clients_arriving_at_once_keep_their_own_addresses(lab):
             for client, name in zip(clients, names):
                 client.send(name.encode() + b"\n")
             lab.story.step("each client reads its welcome and the reply to its name")
+            expect_welcomes(clients)
             for client, name in zip(clients, names):
-                client.expect_welcome()
                 client.expect_line(hello(name), f"the reply to its own name {name!r}",
                                    hint=SHARED_STATE_HINT)
             lab.story.step(f"wait for the server to log all {count} names")
