@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -287,7 +288,22 @@ class Lab:
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
                                actual=_how_it_ended(proc),
-                               hint=hint or "a client that misbehaves must never stop a server")
+                               hint=hint or end_cause(proc) or
+                               "a client that misbehaves must never stop a server")
+
+    def ended(self, proc: Proc) -> Optional[tuple[str, Optional[str]]]:
+        """None while proc runs (judged by settle); else how it ended, as a check's "actual"
+        ("the server exited with status 0 after its first client"), and the cause that its
+        end shows, if any: killed by SIGPIPE; status 0 after one client (no accept loop)."""
+        if self.settle(proc):
+            return None
+        proc.exit_seen = True
+        how, accepted = _how_it_ended(proc), _accepted(proc)
+        cause = end_cause(proc)
+        if cause is None and proc.returncode == 0 and accepted == " after its first client":
+            cause = (f"the {proc.name} ended after its first client: accept() in a loop, one "
+                     "client after another, until it is stopped")
+        return how + accepted, cause
 
     def finish_server(self, server: Server) -> None:
         """The end of a server's block: it must still be running (unless the test saw it end),
@@ -359,6 +375,15 @@ def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:
     if match is None:
         return None
     return Address(match.group(2) or match.group(3), int(match.group(4)))
+
+
+def end_cause(proc: Proc) -> Optional[str]:
+    """The cause an ended program's exit status names, if it names one."""
+    if proc.returncode == -signal.SIGPIPE:
+        return (f"the {proc.name} was killed by SIGPIPE: a send() to a connection the other "
+                "side has closed raises it, and its default action ends the whole process: "
+                "send() with MSG_NOSIGNAL (then it fails with EPIPE, which you handle)")
+    return None
 
 
 def _how_it_ended(proc: Proc) -> str:

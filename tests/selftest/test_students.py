@@ -113,8 +113,10 @@ def reference_tree(lab: str, where: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gradings(request, build_dir, tmp_path_factory) -> dict[str, Graded]:
-    """Every chosen tree and every reference, graded once, two at a time."""
+def gradings(request, settings, tmp_path_factory) -> dict[str, Graded]:
+    """Every chosen tree and every reference, graded once, two at a time. (The build folder
+    from the session's settings: the build_dir fixture lives only as long as one test.)"""
+    build_dir = settings.build_dir
     base = tmp_path_factory.mktemp("students")
     jobs = {t.name: (t, expect(t).get("Lab", "")) for t in chosen_trees(request.config)}
     for lab in reference_labs(request.config):
