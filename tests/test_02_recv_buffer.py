@@ -267,11 +267,19 @@ def expect_payload(lab, server, payload: bytes, what: str) -> peers.Address:
     if got.data != payload:
         first = next((i for i, (a, b) in enumerate(zip(got.data, payload)) if a != b),
                      min(len(got.data), len(payload)))
+        # Text functions (strlen, fputs, %s) stop at a '\0': what arrived then holds none of
+        # the payload's NUL bytes, and the first byte missing is one.
+        cut_at_nul = first < len(payload) and payload[first] == 0 and b"\0" not in got.data
         raise CheckFailure(f"the server should send {what}, byte for byte",
                            expected=f"{len(payload)} bytes: {show(payload[:80])}",
                            actual=f"{len(got.data)} bytes, the first difference at byte {first}:"
-                                  f" {show(got.data[first:first + 40])}",
-                           hint="send all of it: send() may send fewer bytes than you ask for")
+                                  f" {show(got.data[first:first + 40])}" + (
+                                      f" (byte {first} of the payload is a '\\0', and none "
+                                      "of its NUL bytes arrived)" if cut_at_nul else ""),
+                           hint="every NUL byte went missing: '\\0' is data, not the end of "
+                                "a string: send as many bytes as read() returned, never "
+                                "strlen() of the chunk" if cut_at_nul else
+                                "send all of it: send() may send fewer bytes than you ask for")
     return me
 
 
@@ -793,6 +801,14 @@ def test_client_gives_up_on_a_header_that_never_ends(lab):
     lab.story.step("a Python server answers with header lines that never end")
     result = run_client_against(lab, endless, "-g", "/endless", "-o",
                                 str(lab.workdir / "body.bin"))
+    if result.returncode is not None and result.returncode < 0:  # killed by a signal
+        raise CheckFailure("the client should exit with status 1 (a runtime failure: the "
+                           "header does not fit)", expected="exit status 1",
+                           actual=f"{result.proc.status()}, while header lines kept coming "
+                                  f"({reported_bytes(result.stdout.encode())} bytes reported)",
+                           hint="the header overflowed its fixed buffer: before copying header "
+                                "bytes into it, check that there is room; when it is full and "
+                                "no empty line came, die() with a message")
     result.expect_status(1, "a runtime failure: the header does not fit")
     got = reported_bytes(result.stdout.encode())
     # The handout's buffer holds 16 KiB; another size is a free choice, so any buffer of a few
