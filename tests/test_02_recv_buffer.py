@@ -736,8 +736,9 @@ def test_client_fetches_a_file_over_http(lab, size):
                      "-o", str(out), timeout=20)
     if result.returncode != 0 or not header_lines(result.stdout):
         lab.story.step("ask the HTTP server for the same file, to see where its header ends")
-        expect_header_end_found(lab, result, parse_reads(result.stdout_bytes),
-                                header_size_of(lab, server, "/data.bin"))
+        header_size = header_size_of(lab, server, "/data.bin")
+        lab.story.step("check that the client found the header's end, and which reads cut it")
+        expect_header_end_found(lab, result, parse_reads(result.stdout_bytes), header_size)
     result.expect_status(0)
     result.expect_stdout_line(r"^request: GET /data\.bin HTTP/1\.0$",
                               "'request: GET /data.bin HTTP/1.0'")
