@@ -290,6 +290,20 @@ class Lab:
                                actual=_how_it_ended(proc),
                                hint=hint or _ended_hint(proc))
 
+    def ended(self, proc: Proc) -> Optional[tuple[str, Optional[str]]]:
+        """None while proc runs (judged by settle); else how it ended, as a check's "actual"
+        ("the server exited with status 0 after its first client"), and the cause that its
+        end shows, if any: killed by SIGPIPE; status 0 after one client (no accept loop)."""
+        if self.settle(proc):
+            return None
+        proc.exit_seen = True
+        how, accepted = _how_it_ended(proc), _accepted(proc)
+        cause = end_cause(proc)
+        if cause is None and proc.returncode == 0 and accepted == " after its first client":
+            cause = (f"the {proc.name} ended after its first client: accept() in a loop, one "
+                     "client after another, until it is stopped")
+        return how + accepted, cause
+
     def finish_server(self, server: Server) -> None:
         """The end of a server's block: it must still be running (unless the test saw it end),
         and under valgrind it is stopped with SIGTERM and judged."""
@@ -362,6 +376,15 @@ def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:
     return Address(match.group(2) or match.group(3), int(match.group(4)))
 
 
+def end_cause(proc: Proc) -> Optional[str]:
+    """The cause an ended program's exit status names, if it names one."""
+    if proc.returncode == -signal.SIGPIPE:
+        return (f"the {proc.name} was killed by SIGPIPE: a send() to a connection the other "
+                "side has closed raises it, and its default action ends the whole process: "
+                "send() with MSG_NOSIGNAL (then it fails with EPIPE, which you handle)")
+    return None
+
+
 def _how_it_ended(proc: Proc) -> str:
     """For a sentence of a check's message: "it is still running", or how it ended."""
     if proc.running:
@@ -374,9 +397,8 @@ def _ended_hint(proc: Proc) -> str:
     """The hint for a server that ended while a client misbehaved, from how it ended: killed
     by SIGPIPE, or an exit with a failure status, point to different mistakes."""
     hint = "a client that misbehaves must never stop a server"
-    if proc.returncode == -signal.SIGPIPE:
-        return (hint + ": it was killed by SIGPIPE, which a send() to a client that has gone "
-                "raises: pass MSG_NOSIGNAL to send(), and handle the EPIPE it then returns")
+    if cause := end_cause(proc):
+        return f"{hint}: {cause}"
     if proc.returncode is not None and proc.returncode > 0:
         return (hint + f": it exited with status {proc.returncode}. A recv() or send() that "
                 "fails on one connection (a reset, a client that has gone) ends that "

@@ -274,11 +274,19 @@ def expect_payload(lab, server, payload: bytes, what: str) -> peers.Address:
     if got.data != payload:
         first = next((i for i, (a, b) in enumerate(zip(got.data, payload)) if a != b),
                      min(len(got.data), len(payload)))
+        # Text functions (strlen, fputs, %s) stop at a '\0': what arrived then holds none of
+        # the payload's NUL bytes, and the first byte missing is one.
+        cut_at_nul = first < len(payload) and payload[first] == 0 and b"\0" not in got.data
         raise CheckFailure(f"the server should send {what}, byte for byte",
                            expected=f"{len(payload)} bytes: {show(payload[:80])}",
                            actual=f"{len(got.data)} bytes, the first difference at byte {first}:"
-                                  f" {show(got.data[first:first + 40])}",
-                           hint="send all of it: send() may send fewer bytes than you ask for")
+                                  f" {show(got.data[first:first + 40])}" + (
+                                      f" (byte {first} of the payload is a '\\0', and none "
+                                      "of its NUL bytes arrived)" if cut_at_nul else ""),
+                           hint="every NUL byte went missing: '\\0' is data, not the end of "
+                                "a string: send as many bytes as read() returned, never "
+                                "strlen() of the chunk" if cut_at_nul else
+                                "send all of it: send() may send fewer bytes than you ask for")
     return me
 
 
@@ -684,6 +692,43 @@ def header_lines(report: str) -> list[str]:
     return [line[len("header: "):] for line in report.splitlines() if line.startswith("header: ")]
 
 
+HEADER_END_HINT = "look for \\r\\n\\r\\n in everything received so far, not in each chunk"
+
+
+def header_size_of(lab, server: peers.Address, path: str) -> Optional[int]:
+    """The size of the header the HTTP server sends for path, its empty line included: asked
+    again by the harness, the same way (the header's lines are of a fixed length)."""
+    with peers.connect(server, lab.deadline()) as sock:
+        peers.send_all(sock, f"GET {path} HTTP/1.0\r\n\r\n".encode(), lab.deadline())
+        got = peers.recv_until_closed(sock, lab.deadline())
+    end = got.data.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else None
+
+
+def expect_header_end_found(lab, result: Result, reads: Reads, header_size: Optional[int]) -> None:
+    """A client that got past the header but never printed it, where the empty line that ends
+    the header arrived split over several recv()s: the failure names that cause."""
+    if header_size is None or reads.total < header_size or \
+            (result.returncode == 0 and header_lines(result.stdout)):
+        return
+    offsets = [0]
+    for n in reads.chunks:
+        offsets.append(offsets[-1] + n)
+    first = next(i for i in range(len(reads.chunks)) if offsets[i + 1] > header_size - 4)
+    last = next(i for i in range(len(reads.chunks)) if offsets[i + 1] >= header_size)
+    if first == last:
+        return
+    raise CheckFailure(
+        "the client should find the empty line that ends the header, and print the header",
+        expected="'header: ...' lines, then exit status 0",
+        actual=f"{result.proc.status()}, with {len(header_lines(result.stdout))} 'header:' "
+               f"line(s); the empty line (\\r\\n\\r\\n, bytes {header_size - 4} to "
+               f"{header_size - 1} of the reply) arrived split across recv {first + 1} to "
+               f"recv {last + 1}",
+        hint=f"the empty line that ends the header arrived split across {last - first + 1} "
+             f"reads: {HEADER_END_HINT}")
+
+
 @pytest.mark.parametrize("size", [1, 7, 65536])
 def test_client_fetches_a_file_over_http(lab, size):
     """Step 6-7: -g PATH from Python's http.server: the header printed, the body saved."""
@@ -696,6 +741,11 @@ def test_client_fetches_a_file_over_http(lab, size):
     lab.story.step(f"run: client -p {server.port} -b {size} -g /data.bin -o body.bin")
     result = lab.run("client", "-p", str(server.port), "-b", str(size), "-g", "/data.bin",
                      "-o", str(out), timeout=20)
+    if result.returncode != 0 or not header_lines(result.stdout):
+        lab.story.step("ask the HTTP server for the same file, to see where its header ends")
+        header_size = header_size_of(lab, server, "/data.bin")
+        lab.story.step("check that the client found the header's end, and which reads cut it")
+        expect_header_end_found(lab, result, parse_reads(result.stdout_bytes), header_size)
     result.expect_status(0)
     result.expect_stdout_line(r"^request: GET /data\.bin HTTP/1\.0$",
                               "'request: GET /data.bin HTTP/1.0'")
@@ -728,9 +778,11 @@ def test_client_finds_the_header_end_split_across_reads(lab):
            "the request should ask for 'Connection: close' and end with an empty line",
            actual=show(peer.request))
     result.expect_status(0)
+    lab.story.step("check the header lines the client printed")
     expect_equal(header_lines(result.stdout), ["HTTP/1.0 200 OK", "Content-Type: text/plain"],
                  "the header lines, up to the empty line that arrived as '\\r' + '\\n'",
-                 hint="look for \\r\\n\\r\\n in everything received so far, not in each chunk")
+                 hint=f"the empty line that ends the header arrived split across reads: "
+                      f"{HEADER_END_HINT}")
     result.expect_stdout_line(rf"^body: {len(body)} bytes$", f"'body: {len(body)} bytes'")
     expect_file(out, body, "the body")
 
@@ -757,6 +809,14 @@ def test_client_gives_up_on_a_header_that_never_ends(lab):
     lab.story.step("a Python server answers with header lines that never end")
     result = run_client_against(lab, endless, "-g", "/endless", "-o",
                                 str(lab.workdir / "body.bin"))
+    if result.returncode is not None and result.returncode < 0:  # killed by a signal
+        raise CheckFailure("the client should exit with status 1 (a runtime failure: the "
+                           "header does not fit)", expected="exit status 1",
+                           actual=f"{result.proc.status()}, while header lines kept coming "
+                                  f"({reported_bytes(result.stdout.encode())} bytes reported)",
+                           hint="the header overflowed its fixed buffer: before copying header "
+                                "bytes into it, check that there is room; when it is full and "
+                                "no empty line came, die() with a message")
     result.expect_status(1, "a runtime failure: the header does not fit")
     got = reported_bytes(result.stdout.encode())
     # The handout's buffer holds 16 KiB; another size is a free choice, so any buffer of a few

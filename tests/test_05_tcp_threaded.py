@@ -35,6 +35,14 @@ SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per con
 ONE_THREAD_HINT = ("start_client_thread (step 1): one thread per connection, so that the main "
                    "thread only accepts and goes back to accept at once: a server that talks "
                    "to one client at a time keeps every other waiting")
+ADDRESS_COPY_HINT = ("the welcome names another client's address: the thread read it from a "
+                     "buffer of the accept loop, which the next accept() overwrites; copy the "
+                     "address into the thread's own context (malloc one per connection) before "
+                     "pthread_create")
+FD_SHARED_HINT = ("two threads served one connection, so another had none: give each thread "
+                  "its own copy of the descriptor in a context of its own (malloc one per "
+                  "connection), never &fd of the accept loop, which the next accept() "
+                  "overwrites")
 SURVIVE_HINT = ("a client that resets or vanishes must never stop the server: a failed send or "
                 "recv ends only its own conversation (converse, step 2, returns; never die(), "
                 "whose exit() ends every thread), and send() needs MSG_NOSIGNAL")
@@ -69,10 +77,13 @@ class Client:
                 ending = {peers.Ended.TIMEOUT: f"nothing more came within {deadline.seconds:g} s",
                           peers.Ended.EOF: "the server closed the connection",
                           peers.Ended.RESET: "the server reset the connection"}.get(got.ended, got.ended)
+                running = self.lab.settle(self.server.proc)
+                if running and "Bad file descriptor" in self.server.proc.stderr.text:
+                    # a descriptor closed twice: the evidence of one shared by two threads
+                    hint = "the server's stderr says 'Bad file descriptor': " + FD_SHARED_HINT
                 raise CheckFailure(f"{self.label} should get {what}",
                                    actual=f"it received {show(self.pending)}, then {ending}",
-                                   hint=hint if self.lab.settle(self.server.proc)
-                                   else SURVIVE_HINT)
+                                   hint=hint if running else SURVIVE_HINT)
         line, _, self.pending = self.pending.partition(b"\n")
         return line + b"\n"
 
@@ -83,10 +94,15 @@ class Client:
 
     def expect_welcome(self, deadline: Deadline | None = None, hint: str | None = None) -> None:
         """hint: what a server whose welcome does not come most likely got wrong."""
-        self.expect_line(WELCOME.format(self.me).encode(), "the welcome line with its own "
-                         "address", deadline=deadline,
-                         hint=hint or "converse (step 2) sends the welcome first, as soon as "
-                                      "the connection's thread starts")
+        hint = hint or "converse (step 2) sends the welcome first, as soon as the " \
+                       "connection's thread starts"
+        line = self.read_line("the welcome line with its own address", deadline, hint)
+        pattern = re.escape(WELCOME).replace(re.escape("{}"), f"({ADDR})")
+        other = re.fullmatch(pattern, line.decode(errors="replace"))
+        if other and other.group(1) != str(self.me):
+            hint = ADDRESS_COPY_HINT  # the welcome came, with another address in it
+        expect_equal(line, WELCOME.format(self.me).encode(),
+                     f"{self.label} should get the welcome line with its own address", hint=hint)
 
     def expect_closed(self, why: str) -> None:
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
@@ -99,6 +115,39 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def welcomed_twice(clients: list[Client]) -> CheckFailure | None:
+    """When a client got no welcome: did another get two? Each client's received bytes are
+    looked at without taking them (MSG_PEEK). Two welcomes on one connection mean two threads
+    serve it. Returns the failure that says so, or None."""
+    for i, client in enumerate(clients):
+        waiting = b""
+        try:  # only a socket with bytes waiting: a recv() would wait for the socket's timeout
+            if select.select([client.sock], [], [], 0)[0]:
+                waiting = client.sock.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+        count = (client.pending + waiting).count(b"Welcome! You are ")
+        if count >= 2:
+            return CheckFailure("each client should get one welcome, and every client one",
+                                actual=f"client {i} received {count} welcome lines on its "
+                                       "connection", hint=FD_SHARED_HINT)
+    return None
+
+
+def expect_welcomes(clients: list[Client], hint: str | None = None) -> None:
+    """Each client's welcome, in order; a missing one explained by a doubled one if any."""
+    for client in clients:
+        try:
+            client.expect_welcome(hint=hint)
+        except CheckFailure as failure:
+            doubled = welcomed_twice(clients) if not client.pending else None
+            if doubled is None:
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected,
+                               actual=f"{failure.actual}; {doubled.actual}",
+                               hint=doubled.hint) from None
 
 
 def hello(name: str) -> bytes:
@@ -135,8 +184,7 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
                 hint=SHARED_STATE_HINT)
 
     try:
-        for client in clients:
-            client.expect_welcome(hint=ONE_THREAD_HINT)
+        expect_welcomes(clients, hint=ONE_THREAD_HINT)
         for r in range(rounds):
             lab.story.step(f"round {r + 1} of {rounds}: each of the {count} clients sends "
                            f"{per_write} name(s) of its own in one write, the last one only "
@@ -175,6 +223,60 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
         for client in clients:
             client.close()
     return sent
+
+
+def process_limits(proc) -> dict[str, int | None]:
+    """The soft limits the program runs under, from /proc/PID/limits: "processes" and
+    "address space" (bytes); None where unlimited or unreadable."""
+    try:
+        text = Path(f"/proc/{proc.pid}/limits").read_text()
+    except OSError:
+        return {}
+    found = {}
+    for name in ("processes", "address space"):
+        match = re.search(rf"^Max {name}\s+(\S+)", text, re.MULTILINE)
+        found[name] = int(match.group(1)) if match and match.group(1).isdigit() else None
+    return found
+
+
+THREAD_STACK_KB = 8 * 1024  # glibc's default thread stack (RLIMIT_STACK, 8 MiB)
+DETACH_HINT = ("threads never detached or joined: start_client_thread (step 1): "
+               "pthread_detach() each client thread, or no one frees its stack (8 MiB) when it "
+               "ends")
+
+
+def stacks_kept(lab, proc, failure: CheckFailure, vm0: int, threads0: int,
+                measured: tuple[int, int] | None, limits: dict) -> CheckFailure | None:
+    """A client got no conversation: is it because the server's address space is full of the
+    stacks of threads that ended, so that pthread_create() failed? Only if the evidence says
+    so: the server's stderr reports EAGAIN ("Resource temporarily unavailable"), and its
+    VmSize (now, or after the last batch if it has ended) holds far more stacks than it has
+    threads. Returns the failure that says so, or None."""
+    refused = [line for line in proc.stderr.lines()
+               if "Resource temporarily unavailable" in line or "EAGAIN" in line]
+    vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+    if vm is None or threads is None:
+        vm, threads = measured or (None, None)
+    if not refused or vm is None or threads is None:
+        return None
+    kept = (vm - vm0) // THREAD_STACK_KB - max(threads - threads0, 0)
+    if kept < 8:  # a few stacks' worth is glibc's cache, not a leak
+        return None
+    nproc, space = limits.get("processes"), limits.get("address space")
+    who = "grading allows" if lab.settings.limits else "this system allows"
+    allowed = " and ".join(part for part in (
+        f"{nproc} processes (threads count)" if nproc else "",
+        f"{space >> 20} MiB of address space" if space else "") if part)
+    return CheckFailure(
+        failure.what, expected=failure.expected,
+        actual=f"{failure.actual}; the server's stderr says {show(refused[-1])} "
+               f"({len(refused)} time(s)); its VmSize is {vm} kB, {vm - vm0} kB above the "
+               f"warm-up's with {threads} thread(s) running: the stacks of about {kept} "
+               "threads that have ended",
+        hint=f"threads never detached or joined: {who} {allowed or 'only so much'}, and "
+             "every ended thread that no one detached or joined keeps its stack (8 MiB), so "
+             "pthread_create() fails with EAGAIN once they fill it: start_client_thread "
+             "(step 1): pthread_detach() each client thread")
 
 
 def status_field(proc, field: str) -> int | None:
@@ -362,8 +464,8 @@ def test_server_clients_arriving_at_once_keep_their_own_addresses(lab):
             for client, name in zip(clients, names):
                 client.send(name.encode() + b"\n")
             lab.story.step("each client reads its welcome and the reply to its name")
+            expect_welcomes(clients)
             for client, name in zip(clients, names):
-                client.expect_welcome()
                 client.expect_line(hello(name), f"the reply to its own name {name!r}",
                                    hint=SHARED_STATE_HINT)
             lab.story.step(f"wait for the server to log all {count} names")
@@ -433,6 +535,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
     # about: the stack (8 MiB) of every thread that was neither detached nor joined.
     with lab.start_server(env={"MALLOC_ARENA_MAX": "1"}) as server:
         proc = server.proc
+        limits = process_limits(proc)
         threads0, fds0 = status_field(proc, "Threads"), proc.open_fds()
 
         def settled():
@@ -449,11 +552,17 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
 
         lab.story.step(f"{total} connections, {batch} at a time (VmSize {vm0} kB after the "
                        "warm-up)")
-        for _ in range(total // batch):
-            talk_in_rounds(lab, server, batch, rounds=1, tag="b")
-        poll_until(settled, lab.deadline())
-        lab.story.step("one more client alone")
-        one_conversation(lab, server)
+        measured = None  # (VmSize, Threads) after the last batch: evidence if a later one fails
+        try:
+            for _ in range(total // batch):
+                talk_in_rounds(lab, server, batch, rounds=1, tag="b")
+                vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+                measured = (vm, threads) if vm is not None and threads is not None else measured
+            poll_until(settled, lab.deadline())
+            lab.story.step("one more client alone")
+            one_conversation(lab, server)
+        except CheckFailure as failure:
+            raise stacks_kept(lab, proc, failure, vm0, threads0, measured, limits) or failure
 
         lab.story.step("wait for the server's threads to end, then compare")
         slack_kb = 4 * 1024  # a single thread's stack is 8 MiB: one kept is already too many
@@ -480,8 +589,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
                expected=f"VmSize at most {vm0 + slack_kb} kB ({vm0} kB after the warm-up, "
                         f"plus {slack_kb} kB)",
                actual=f"{vm} kB after {total + 1} more connections",
-               hint="start_client_thread (step 1): pthread_detach() each client thread: one "
-                    "neither detached nor joined keeps its stack (8 MiB) after it ends")
+               hint=DETACH_HINT)
 
 
 def vanish_mid_conversation(lab, server) -> None:
