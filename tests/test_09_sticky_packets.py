@@ -291,12 +291,17 @@ def test_echo_length_is_network_byte_order(lab):
         expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should announce the 258 "
                      "bytes sent, most significant byte first", hint=hint)
         lab.story.step("send the prefix the tutorials' struct.pack('i', 5) makes: 05 00 00 00")
+        logged = len(server.proc.stderr.data)
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, struct.pack("<I", 5) + b"hello", lab.deadline())
-            Reader(sock, lab.deadline()).until_closed()
+            reply = Reader(sock, lab.deadline()).until_closed()
         expect_stderr(lab, server.proc, r"refused a frame of 83886080 bytes",
                       "'refused a frame of 83886080 bytes ...': 05 00 00 00, read big-endian, "
-                      "is 83,886,080, over the limit")
+                      "is 83,886,080, over the limit", start=logged,
+                      hint="the server answered 05 00 00 00 'hello' as a frame of 5 bytes: it "
+                           "reads the prefix in this machine's byte order: ntohl()"
+                      if reply.endswith(b"hello") else
+                      over_limit_hint(server.proc, 83886080, logged))
 
 
 @pytest.mark.short_io("send=7,recv=5,seed=90")

@@ -113,7 +113,7 @@ def reference_tree(lab: str, where: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gradings(request, build_dir, tmp_path_factory) -> dict[str, Graded]:
+def gradings(request, settings, tmp_path_factory) -> dict[str, Graded]:
     """Every chosen tree and every reference, graded once, two at a time."""
     base = tmp_path_factory.mktemp("students")
     jobs = {t.name: (t, expect(t).get("Lab", "")) for t in chosen_trees(request.config)}
@@ -121,7 +121,7 @@ def gradings(request, build_dir, tmp_path_factory) -> dict[str, Graded]:
         jobs[f"reference/{lab}"] = (reference_tree(lab, base / "reference" / lab), lab)
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         done = pool.map(lambda job: grade(job[0], job[1], base / "out" / job[0].name / job[1],
-                                          build_dir), jobs.values())
+                                          settings.build_dir), jobs.values())
         return dict(zip(jobs, done))
 
 
