@@ -114,10 +114,14 @@ def expect_time(lab, server, fmt: str, offset: int = 0, what: str = "",
     reply = ask(lab, server, fmt.encode())
     after = time.time()
     choices = times_around(fmt, before, after, offset)
+    cut = reply and reply not in choices and any(c.startswith(reply) for c in choices)
     expect(reply in choices, what or f"the server should write the time as {fmt!r} asks",
            expected=" or ".join(sorted(show(c) for c in choices)[:3]), actual=show(reply),
-           hint=hint or "format_time (step 4): strftime() with the request as its format, on "
-                        "localtime_r() of time()")
+           hint=hint or (f"the reply is only the first {len(reply)} bytes of the result: one "
+                         "sendto() per reply, with the whole result; two sendto()s are two "
+                         "datagrams, and the first is taken for the whole reply" if cut else
+                         "format_time (step 4): strftime() with the request as its format, "
+                         "on localtime_r() of time()"))
     return reply
 
 
