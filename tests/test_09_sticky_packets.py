@@ -477,10 +477,12 @@ def test_echo_client_sends_frames_and_prints_replies(lab, replies):
                                     "whole payload") from None
     expect_equal(received, [w.encode() for w in words],
                  "the Python server should receive each message as one frame")
-    result.expect_status(0)
+    glued = glued_replies_hint(result.stdout, words)
+    expect(result.returncode == 0, "the client should exit with status 0",
+           expected="exit status 0", actual=result.proc.status(), hint=glued)
     for i, word in enumerate(words, 1):
         result.expect_stdout_line(rf'^reply {i}: {len(word)} bytes "{re.escape(word)}"$',
-                                  f"reply {i}", hint="read each reply with recv_frame()")
+                                  f"reply {i}", hint=glued or "read each reply with recv_frame()")
 
 
 @pytest.mark.short_io("send=3,recv=3,seed=92")
