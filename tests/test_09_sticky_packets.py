@@ -82,12 +82,30 @@ def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None,
     return match
 
 
+def byte_swapped(length: int) -> int:
+    """length's 4 big-endian bytes read in this machine's byte order (little-endian)."""
+    return struct.unpack("<I", struct.pack("!I", length))[0]
+
+
+def misread_prefix_hint(lab, proc, length: int, start: int) -> str | None:
+    """Why a frame of `length` bytes got no reply at all, when the server says so on stderr
+    (after offset start): a refusal of the byte-swapped length is a prefix read without
+    ntohl(). None when the server refuses nothing of the kind within a short wait."""
+    pattern = re.compile(rf"refused a frame of {byte_swapped(length)} bytes")
+    if proc.stderr.wait_for(lambda data: pattern.search(data.decode("utf-8", "replace"), start),
+                            lab.deadline(1)) is None:
+        return None
+    return (f"the server refused the frame as {byte_swapped(length)} bytes: that is the prefix "
+            f"{struct.pack('!I', length).hex(' ')} ({length}) read in this machine's byte order "
+            "(little-endian). Read the prefix with ntohl(), and send yours with htonl()")
+
+
 def over_limit_hint(proc, length: int, start: int) -> str:
     """Why a frame of `length` bytes (over the limit) was not refused as it should be, from
     what the server printed after offset start: a refusal of the byte-swapped length is a
     missing ntohl(); no refusal at all is a limit never checked (0xFFFFFFFF reads the same in
     either byte order, so byte order cannot be the cause there)."""
-    swapped = struct.unpack("<I", struct.pack("!I", length))[0]
+    swapped = byte_swapped(length)
     refused = re.findall(r"refused a frame of (\d+) bytes", proc.stderr.text[start:])
     if str(swapped) in refused and swapped != length:
         return (f"the server read the prefix as {swapped}: this machine's byte order. Read "
@@ -201,13 +219,31 @@ def test_naive_client_and_server_together(lab):
 
 # -- part 2: length-prefixed frames ---------------------------------------------------------
 
+ONE_RECV_HINT = ("the server hung up while the bytes were still arriving one at a time: recv() "
+                 "returns what has arrived, maybe 1 byte, not all you asked for: loop until "
+                 "you have the 4 bytes of the length, then until you have the whole payload")
+
+
+def send_slowly(sock, data: bytes, pieces: int, gap: float, deadline) -> None:
+    """peers.send_in_pieces. A well-formed stream sent one byte per write that the server
+    breaks before it has every byte: the server took what one recv() returned for all it
+    asked for (whole frames in one write pass elsewhere, so the pieces are the difference)."""
+    try:
+        peers.send_in_pieces(sock, data, pieces, gap, deadline)
+    except CheckFailure as failure:
+        if pieces != 1 or "connection broke" not in failure.what:
+            raise
+        raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                           hint=ONE_RECV_HINT) from None
+
+
 def echo(lab, server, data: bytes, count: int, pieces: int = 0,
          timeout: float = 5) -> list[bytes]:
     """Writes data (one write, or `pieces` bytes per write) and reads `count` framed replies;
     then expects the server to close when we do."""
     with peers.connect(server.address, lab.deadline()) as sock:
         if pieces:
-            peers.send_in_pieces(sock, data, pieces, 0.002, lab.deadline(20))
+            send_slowly(sock, data, pieces, 0.002, lab.deadline(20))
         else:
             peers.send_all(sock, data, lab.deadline(timeout))
         reader = Reader(sock, lab.deadline(timeout))
@@ -229,9 +265,12 @@ def test_echo_one_frame(lab):
             peers.send_all(sock, frame(b"hello"), lab.deadline())
             reader = Reader(sock, lab.deadline())
             raw = reader.upto(9)
+        hint = "read exactly 4 bytes, ntohl(), then exactly that many bytes; reply with " \
+               "htonl(length) and the payload"
+        if raw == b"":
+            hint = misread_prefix_hint(lab, server.proc, 5, 0) or hint
         expect_equal(raw, frame(b"hello"), "the reply should be the length 5 as 4 big-endian "
-                     "bytes, then 'hello'", hint="read exactly 4 bytes, ntohl(), then exactly "
-                     "that many bytes; reply with htonl(length) and the payload")
+                     "bytes, then 'hello'", hint=hint)
         lab.expect_stdout(server.proc, r'^message 1: 5 bytes "hello"$',
                           "'message 1: 5 bytes \"hello\"'")
 
@@ -244,18 +283,25 @@ def test_echo_length_is_network_byte_order(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, frame(payload), lab.deadline())
             prefix = Reader(sock, lab.deadline()).upto(4)
-        announced = struct.unpack("!I", prefix)[0] if len(prefix) == 4 else None
+        hint = "htonl() before sending"
+        if len(prefix) == 4:
+            hint = length_hint(struct.unpack("!I", prefix)[0], payload, hint)
+        elif prefix == b"":
+            hint = misread_prefix_hint(lab, server.proc, len(payload), 0) or hint
         expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should announce the 258 "
-                     "bytes sent, most significant byte first",
-                     hint=length_hint(announced, payload, "htonl() before sending")
-                     if announced is not None else "htonl() before sending")
+                     "bytes sent, most significant byte first", hint=hint)
         lab.story.step("send the prefix the tutorials' struct.pack('i', 5) makes: 05 00 00 00")
+        logged = len(server.proc.stderr.data)
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, struct.pack("<I", 5) + b"hello", lab.deadline())
-            Reader(sock, lab.deadline()).until_closed()
+            reply = Reader(sock, lab.deadline()).until_closed()
         expect_stderr(lab, server.proc, r"refused a frame of 83886080 bytes",
                       "'refused a frame of 83886080 bytes ...': 05 00 00 00, read big-endian, "
-                      "is 83,886,080, over the limit")
+                      "is 83,886,080, over the limit", start=logged,
+                      hint="the server answered 05 00 00 00 'hello' as a frame of 5 bytes: it "
+                           "reads the prefix in this machine's byte order: ntohl()"
+                      if reply.endswith(b"hello") else
+                      over_limit_hint(server.proc, 83886080, logged))
 
 
 @pytest.mark.short_io("send=7,recv=5,seed=90")
@@ -294,7 +340,8 @@ def test_echo_largest_frame(lab):
         lab.story.step("send one frame of 1048576 bytes")
         replies = echo(lab, server, frame(payload), 1, timeout=30)
     expect(replies[0] == payload, "the 1 MiB reply should be the 1 MiB sent",
-           actual=f"{len(replies[0])} bytes, sha256 {sha256(replies[0])[:16]}...")
+           actual=f"{len(replies[0])} bytes, sha256 {sha256(replies[0])[:16]}...",
+           hint=length_hint(len(replies[0]), payload, None))
 
 
 def test_echo_refuses_a_length_over_the_limit(lab):
@@ -388,6 +435,20 @@ def echo_peer(count: int, reply_in_pieces: bool):
     return handler, received
 
 
+def glued_replies_hint(stdout: str, words: list[str]) -> str | None:
+    """The client's stdout shows a reply longer than the message it answers: one recv() took
+    several replies (prefixes and all) for one."""
+    for m in re.finditer(r'^reply (\d+): (\d+) bytes', stdout, re.MULTILINE):
+        number, size = int(m.group(1)), int(m.group(2))
+        if 1 <= number <= len(words) and size > len(words[number - 1].encode()):
+            return (f"the client printed {size} bytes as reply {number}, whose message has "
+                    f"{len(words[number - 1].encode())}: one recv() returned several replies "
+                    "together, and it took them all for one (the next prefixes too), then "
+                    "waited for replies it had already read. Read each reply with "
+                    "recv_frame(): its 4-byte length, then exactly that many bytes")
+    return None
+
+
 @pytest.mark.parametrize("replies", ["one write", "one byte per write"])
 def test_echo_client_sends_frames_and_prints_replies(lab, replies):
     """Step 7: `client echo` frames every message and prints every framed reply."""
@@ -396,15 +457,32 @@ def test_echo_client_sends_frames_and_prints_replies(lab, replies):
     with peers.PeerServer(handler) as peer:
         lab.story.step(f"run: client echo {' '.join(repr(w) for w in words)}, against a Python "
                        f"server that replies in {replies}")
-        result = lab.run("client", "-p", str(peer.address.port), "echo", *words, timeout=10)
+        try:
+            result = lab.run("client", "-p", str(peer.address.port), "echo", *words, timeout=10)
+        except CheckFailure as failure:  # it did not end: say what it took for a reply
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint=glued_replies_hint(lab.story.procs[-1].stdout.text, words)
+                               or failure.hint) from None
         peer.join(Deadline(5))
-        peer.check()
+        try:
+            peer.check()
+        except CheckFailure as failure:  # well-formed replies, one byte per write, cut short
+            if replies == "one write" or "connection broke" not in failure.what:
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint="the client hung up while the replies were still arriving "
+                                    "one byte at a time: recv() returns what has arrived, "
+                                    "maybe 1 byte: read each reply with recv_frame(), which "
+                                    "loops until it has the 4 bytes of the length, then the "
+                                    "whole payload") from None
     expect_equal(received, [w.encode() for w in words],
                  "the Python server should receive each message as one frame")
-    result.expect_status(0)
+    glued = glued_replies_hint(result.stdout, words)
+    expect(result.returncode == 0, "the client should exit with status 0",
+           expected="exit status 0", actual=result.proc.status(), hint=glued)
     for i, word in enumerate(words, 1):
         result.expect_stdout_line(rf'^reply {i}: {len(word)} bytes "{re.escape(word)}"$',
-                                  f"reply {i}", hint="read each reply with recv_frame()")
+                                  f"reply {i}", hint=glued or "read each reply with recv_frame()")
 
 
 @pytest.mark.short_io("send=3,recv=3,seed=92")
@@ -437,12 +515,29 @@ def upload(lab, server, *parts: bytes, pieces: int = 0, timeout: float = 5,
     with peers.connect(server.address, lab.deadline()) as sock:
         for data in parts:
             if pieces:
-                peers.send_in_pieces(sock, data, pieces, 0.001, lab.deadline(30))
+                send_slowly(sock, data, pieces, 0.001, lab.deadline(30))
             else:
                 peers.send_all(sock, data, lab.deadline(timeout))
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        return Reader(sock, lab.deadline(timeout)).status()
+        reader = Reader(sock, lab.deadline(timeout))
+        try:
+            return reader.status()
+        except CheckFailure as failure:
+            if failure.hint or reader.ended != Ended.TIMEOUT or reader.buf or \
+                    not (server.proc.running and blocked(server.proc)):
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint=WAITS_AFTER_ALL_HINT) from None
+
+
+# The server had every byte of the upload and, silent, waited for more: it counted more bytes
+# due than the header, the file's size and the trailer make.
+WAITS_AFTER_ALL_HINT = (
+    "the server has had every byte of the upload and still waits for more without answering. "
+    "The file is exactly 'size' bytes: cap each recv() of the file at the bytes still due "
+    "(size - received), or the trailer that follows is read as part of the file, and the "
+    "server then waits for a trailer it has already swallowed")
 
 
 def files_in(updir: Path) -> list[str]:
@@ -476,10 +571,13 @@ def expect_stored(lab, server, updir: Path, name: str, body: bytes, status: dict
                       rf"{digest}$", f"'stored {name}: {len(body)} bytes, sha256 ...'")
 
 
-def expect_refused(status: dict, what: str, word: str | None = None) -> None:
-    expect(status.get("status") == "error" and isinstance(status.get("error"), str),
-           f"the server should refuse {what}",
-           expected='{"status": "error", "error": "why"}', actual=json.dumps(status))
+def expect_refused(status: dict, what: str, word: str | None = None,
+                   hint: str | None = None) -> None:
+    """hint: why a server answers ok to what, if it does."""
+    refused = status.get("status") == "error" and isinstance(status.get("error"), str)
+    expect(refused, f"the server should refuse {what}",
+           expected='{"status": "error", "error": "why"}', actual=json.dumps(status),
+           hint=hint if status.get("status") == "ok" else None)
     if word:
         expect(word in status["error"].lower(), f"the error should say why it refused {what}",
                expected=f"an error mentioning {word!r}", actual=status["error"])
@@ -633,7 +731,21 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
                            f"({length} bytes)")
             with peers.connect(server.address, lab.deadline()) as sock:
                 peers.send_all(sock, struct.pack("!I", length), lab.deadline())
-                status = Reader(sock, lab.deadline()).status()
+                reader = Reader(sock, lab.deadline())
+                try:
+                    status = reader.status()
+                except CheckFailure as failure:
+                    # Silent and still running: it waits for the bytes announced. Both lengths
+                    # are over the limit in either byte order: the limit was never compared.
+                    if reader.ended != Ended.TIMEOUT or reader.buf or not server.proc.running:
+                        raise
+                    raise CheckFailure(
+                        failure.what, expected=failure.expected, actual=failure.actual,
+                        hint=f"the length was not compared with the limit: the server waits for "
+                             f"the {length} bytes announced, but a header over {MAX_HEADER_LEN} "
+                             "bytes must be refused with an error status before anything is "
+                             "allocated or read for it (in either byte order, this length is "
+                             "over the limit)") from None
             expect_refused(status, f"a header of {length} bytes", "limit")
             expect_no_big_allocation(lab, server, before, length)
             lab.expect_running(server.proc, "after a header over the limit")
@@ -736,7 +848,7 @@ def expect_all_refused(lab, server, updir, cases, good_name: str, body: bytes, h
         before = sorted(str(p) for p in lab.workdir.rglob("*"))
         for what, data, word in cases:
             lab.story.step(f"upload {what}: {show(data, 160)}")
-            expect_refused(upload(lab, server, data), what, word)
+            expect_refused(upload(lab, server, data), what, word, hint=hint)
             lab.expect_running(server.proc, f"after {what}")
         after = sorted(str(p) for p in lab.workdir.rglob("*"))
         expect_equal(after, before, "no file should be created anywhere for these uploads",
@@ -846,14 +958,27 @@ def test_upload_wrong_checksum_leaves_no_file(lab):
         lab.story.step("upload corrupt.bin with a trailer holding the checksum of other bytes")
         status = upload(lab, server, upload_bytes("corrupt.bin", body,
                                                   digest=sha256(b"something else")))
-        expect_refused(status, "a file with the wrong checksum", "checksum")
+        expect_refused(status, "a file with the wrong checksum", "checksum",
+                       hint=unchecked_digest_hint(status, body, sha256(b"something else")))
         expect_files(updir, [], "neither the file nor a temporary file should be left")
         lab.story.step("upload corrupt.bin with one byte changed on the way")
         bent = bytearray(body)
         bent[40_000] ^= 1
         status = upload(lab, server, header_for("corrupt.bin", body) + bent + trailer_for(body))
-        expect_refused(status, "a file with one byte changed", "checksum")
+        expect_refused(status, "a file with one byte changed", "checksum",
+                       hint=unchecked_digest_hint(status, bytes(bent), sha256(body)))
         expect_files(updir, [], "neither the file nor a temporary file should be left")
+
+
+def unchecked_digest_hint(status: dict, arrived: bytes, announced: str) -> str:
+    """Why a file whose digest is not the trailer's was stored: the ok status shows what the
+    server computed; the digest of what arrived there is a digest never compared."""
+    if status.get("sha256") == sha256(arrived):
+        return (f"the server computed the sha256 of what arrived ({sha256(arrived)[:16]}...) but "
+                f"stored the file although the trailer says {announced[:16]}...: compare the "
+                "two digests, and refuse the file when they differ")
+    return ("compute the sha256 of the bytes that arrived, compare it with the trailer's, and "
+            "refuse the file when they differ")
 
 
 def bad_trailers(body: bytes) -> list[tuple[str, bytes]]:

@@ -7,7 +7,8 @@ A patch starts with a few header lines that patch(1) ignores:
     Mistake: what the broken code does, and why it is wrong
     Caught by: test_a, test_b[short-io]
     Options: --valgrind        (optional: how the catching tests must run)
-    Hint: text                 (optional: a catching check's message must contain it)
+    Hint: text                 (optional: a catching check's message must contain it; with
+                                several Hint lines, one message must contain them all)
 A name without brackets stands for every instance of the test (its parameters, and its
 partial-I/O version if it has one); test_b[short-io] for that instance alone.
 """
@@ -46,7 +47,10 @@ def header(patch: Path) -> dict[str, str]:
         if line.startswith("--- "):
             break
         if m := re.match(r"^(Mistake|Caught by|Options|Hint): *(.*)$", line):
-            fields[m.group(1)] = m.group(2).strip()
+            if m.group(1) == "Hint" and "Hint" in fields:  # one more part of the same hint
+                fields["Hint"] += "\n" + m.group(2).strip()
+            else:
+                fields[m.group(1)] = m.group(2).strip()
     return fields
 
 
@@ -175,6 +179,7 @@ def test_mutant_is_caught(mutant, build_dir, mutant_runs):
         run.tests[crashed[0]]["message"][:2000]
     hint = fields.get("Hint")
     if hint:  # the feedback must name the cause, not only fail
-        assert any(hint in t["message"] for t in run.tests.values()), \
-            f"no catching check of {lab}/{name} says {hint!r}:\n" + \
+        parts = hint.split("\n")
+        assert any(all(p in t["message"] for p in parts) for t in run.tests.values()), \
+            f"no catching check of {lab}/{name} says {' and '.join(map(repr, parts))}:\n" + \
             "\n".join(f"{n}: {t['message'][:1500]}" for n, t in run.tests.items())
