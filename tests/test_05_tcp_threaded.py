@@ -222,6 +222,33 @@ def test_server_welcomes_and_greets_every_line(lab):
                           f"'connection from {client.me} closed' once the client has left")
 
 
+def test_server_prints_no_error_after_clients_that_leave_normally(lab):
+    """A client that says 'exit' and one that closes its side after a name both leave
+    normally: the server writes nothing on stderr, where only errors go."""
+    with lab.start_server() as server:
+        for label, leave in (("the first client", "says 'exit'"),
+                             ("the second client", "closes (an orderly close: FIN)")):
+            lab.story.step(f"{label} sends 'Ada', reads its reply, then {leave}")
+            client = Client(lab, server, label)
+            with client.sock:
+                client.expect_welcome()
+                client.send(b"Ada\n")
+                client.expect_line(hello("Ada"), "'Hello, Ada!'")
+                if "exit" in leave:
+                    client.send(b"exit\n")
+                    client.expect_line(b"Bye!\n", "'Bye!'")
+                    client.expect_closed("after 'exit'")
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))} "
+                              "closed$", f"'connection from {client.me} closed' once "
+                              f"{label} has left")
+        lab.stop_and_expect_no_errors(
+            server, "one client said 'exit', the other closed its side",
+            hint="converse (step 2): recv_line returning -1 with errno 0 means the client "
+                 "left (recv() returned 0): a normal end, so return without a word on stderr. "
+                 "warn_errno() only when errno is not 0 (perror() with errno 0 prints "
+                 "'Success')")
+
+
 def test_server_rejects_bad_names_and_goes_on(lab):
     """Step 2: a bad name, or a line too long, gets an error line; the conversation goes on."""
     with lab.start_server() as server:

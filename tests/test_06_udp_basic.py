@@ -162,6 +162,24 @@ def test_server_answers_an_empty_datagram(lab):
                           "anything: UDP has no connection to close")
 
 
+def test_server_prints_no_error_after_answering(lab):
+    """Datagrams answered, an empty one among them, are no error: the server writes nothing
+    on stderr."""
+    with lab.start_server() as server, UdpPeer() as peer:
+        lab.story.step("send 'hello' and an empty datagram, read both replies")
+        expect_reply(lab, peer, server, b"hello")
+        expect_equal(reply_to(lab, peer, server, b"", "an empty datagram"), b"",
+                     "the reply to an empty datagram should be empty")
+        sender = re.escape(str(peer.address))
+        lab.expect_stdout(server.proc, rf"^datagram of 0 bytes from {sender}$",
+                          f"'datagram of 0 bytes from {peer.address}'")
+        lab.stop_and_expect_no_errors(
+            server, "two datagrams, each answered",
+            hint="reply (step 3): sendto() returns how many bytes it sent: 0 for an empty "
+                 "datagram, which is a success. Only -1 is a failure (warn_errno); perror() "
+                 "after a success prints 'Success'")
+
+
 def test_server_replies_to_each_sender(lab):
     """Every reply goes to the sender of its request, whoever that is."""
     with lab.start_server() as server, UdpPeer() as a, UdpPeer() as b, UdpPeer() as c:
