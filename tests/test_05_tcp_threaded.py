@@ -695,6 +695,20 @@ def test_client_stops_after_exit(lab):
                  "the client should print 'Bye!' last")
 
 
+def test_client_prints_no_error_after_exit(lab):
+    """Step 5: after 'exit' and 'Bye!' the server closes: the normal end of the session, so
+    the client exits 0 and writes nothing on stderr."""
+    result, _ = run_client(lab, b"Ada\nexit\n")
+    result.expect_status(0)
+    expect_equal(result.stdout, (PEER_WELCOME + hello("Ada") + b"Bye!\n").decode(),
+                 "the client should print the welcome, 'Hello, Ada!' and 'Bye!'")
+    lab.expect_no_errors(
+        result.proc, "'exit' was answered with 'Bye!', then the server closed",
+        hint="converse (step 5): 'Bye!' is the last reply: stop once it is printed. The "
+             "server's close that follows is the normal end of the session, not a reply cut "
+             "short: do not read again and report it")
+
+
 def test_client_sends_every_line_with_one_newline(lab):
     """Step 5: an empty line is sent as a newline; a last line without one gets one."""
     result, received = run_client(lab, b"Ada\n\nGrace")

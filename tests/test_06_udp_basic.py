@@ -360,6 +360,22 @@ def test_client_empty_message(lab):
                  hint="recvfrom() returning 0 is an empty datagram: print it, it is the reply")
 
 
+def test_client_prints_no_error_after_an_empty_reply(lab):
+    """Step 6: an empty reply that comes in time is a reply like any other: the client prints
+    it, exits 0, and writes nothing on stderr."""
+    with answering(b"") as peer:
+        lab.story.step("run the client with nothing on stdin, against a Python server that "
+                       "answers with an empty datagram")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(printed_reply(result, peer.address), b"", "the reply printed should be empty")
+    lab.expect_no_errors(
+        result.proc, "the server's empty reply came in time",
+        hint="receive_reply (step 6): recvfrom() returning 0 is an empty datagram, the reply, "
+             "not a closed connection (UDP has none): return it and say nothing on stderr")
+
+
 def expect_gives_up(lab, args: list[str], at_least: float, timeout: float) -> None:
     with silent_port() as nobody:
         lab.story.step(f"run: client -p {nobody.port} {' '.join(args)}  (a port where a socket "
