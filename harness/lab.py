@@ -274,6 +274,31 @@ class Lab:
                 expect("usage:" in result.stderr, "bad arguments should print the usage on "
                        "stderr", actual=show(result.stderr))
 
+    def expect_no_errors(self, proc: Proc, after: str, hint: str) -> None:
+        """The handouts give stderr to errors alone (`program: what failed: reason`): after a
+        conversation that ended normally, every line there is a false alarm. proc has ended
+        (or is being stopped): this waits for its stderr to close, so that all it wrote is
+        read, then requires it empty. after: the normal end, as the check's message says it
+        ("its client closed the connection"); hint: the step, and why that end is normal."""
+        self.story.step(f"read all of the {proc.name}'s stderr")
+        closed = proc.stderr.wait_closed(self.deadline())
+        expect(closed, f"the {proc.name}'s stderr should close when it ends",
+               actual=_how_it_ended(proc),
+               hint="it has ended, but a process it started still holds its stderr open")
+        lines = error_lines(proc.stderr.text)
+        expect(not lines, f"the {proc.name} should print no error after a conversation that "
+               f"ended normally ({after}): stderr is for errors alone",
+               expected="nothing on stderr", actual=show(proc.stderr.text), hint=hint)
+
+    def stop_and_expect_no_errors(self, server: Server, after: str, hint: str) -> None:
+        """A server whose conversations all ended normally: stopped with SIGTERM (exit status
+        0, as the handouts say), its stderr then holds no line (expect_no_errors)."""
+        self.story.step(f"stop the {server.proc.name} (SIGTERM) and wait for it to end")
+        code = self.stop_server(server)
+        expect(code == 0, f"the {server.proc.name} should exit with status 0 after SIGTERM",
+               expected="exit status 0", actual=server.proc.status())
+        self.expect_no_errors(server.proc, after, hint)
+
     def settle(self, proc: Proc) -> bool:
         """Waits until proc has done all it will with what the check gave it (it waits for
         more, or it has ended: Proc.settle); whether it still runs. Every judgement of
@@ -364,6 +389,11 @@ class Lab:
         if source is not None and source.is_dir():
             names |= {p.name for p in source.glob("*.[ch]")}
         return names
+
+
+def error_lines(text: str) -> list[str]:
+    """The lines a program wrote on stderr, blank ones left out."""
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:

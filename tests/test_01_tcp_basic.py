@@ -312,6 +312,22 @@ def test_client_reads_a_reply_arriving_in_pieces(lab):
                               "keep reading until recv() returns 0")
 
 
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """Step 7: the server closes the connection after its reply: the normal end of the
+    session, so the client exits 0 and writes nothing on stderr."""
+    handler, _ = reply_with(b"Hello Ada, you are somewhere\n")
+    with peers.PeerServer(handler) as peer:
+        lab.story.step("run: client -n Ada, against a Python server that replies and closes")
+        result = lab.run("client", "-p", str(peer.address.port), "-n", "Ada")
+        peer.check()
+    result.expect_status(0)
+    lab.expect_no_errors(
+        result.proc, "the server closed the connection after its reply",
+        hint="recv_until_closed (step 7): recv() returning 0 is the server's close, the "
+             "normal end of the reply: leave the loop without a word on stderr (perror() "
+             "there prints 'Success'). Only -1 is a failure: die_errno(\"receive\")")
+
+
 def test_client_connection_refused_is_a_clear_error(lab):
     """Nothing listens on the port: exit 1, and say so."""
     with peers.refusing_port() as closed:

@@ -620,6 +620,21 @@ def test_client_stops_at_end_of_stream(lab):
            actual=show("\n".join(last)))
 
 
+def test_client_prints_no_error_after_a_normal_end_of_stream(lab):
+    """Step 4: the server's close ends every payload: the client exits 0 and writes nothing
+    on stderr (without -o -, which sends the report lines there)."""
+    result = run_client_against(lab, sends(DEFAULT_TEXT), "-b", "7", timeout=5,
+                                hint=EOF_ENDS_THE_LOOP)
+    result.expect_status(0)
+    expect_totals(lab, result.stdout, 7, len(DEFAULT_TEXT))
+    lab.expect_no_errors(
+        result.proc, "the server sent the payload and closed the connection",
+        hint="receive_all (step 4): recv() returning 0 is the server's close, the normal end "
+             "of the payload: stop without a word on stderr (perror() there prints "
+             "'Success'); report_chunk already says 'end of stream' on stdout. Only -1 is "
+             "a failure, which main() reports")
+
+
 def test_client_handles_an_empty_payload(lab):
     """A server that closes without sending: the first recv() returns 0."""
     result = run_client_against(lab, sends(b""), "-b", "7", "-o", str(lab.workdir / "out"))

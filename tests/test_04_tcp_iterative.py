@@ -479,6 +479,28 @@ def test_server_does_not_spin_when_a_client_closes(lab):
                hint="a loop that calls recv() again after it returned 0 never sleeps")
 
 
+def test_server_prints_no_error_after_clients_that_leave_normally(lab):
+    """A client that says 'exit' and one that closes its side after a line both leave
+    normally: the server writes nothing on stderr, where only problems with a client go."""
+    with lab.start_server() as server:
+        lab.story.step("a client sends 'hello', then 'exit', reads 'bye' and the end")
+        client = Client(lab, server)
+        client.expect_welcome()
+        client.ask(b"hello", 1)
+        client.leave()
+        lab.story.step("a second client sends 'hello', then closes (an orderly close: FIN)")
+        client = Client(lab, server, "the second client")
+        client.expect_welcome()
+        client.ask(b"hello", 1)
+        client.close()
+        wait_closed_lines(lab, server, 2)
+        lab.stop_and_expect_no_errors(
+            server, "one client said 'exit', the other closed its side",
+            hint="converse (step 2): read_line returning LINE_END (recv() returned 0: the "
+                 "client closed its side) is a normal end, not a problem: return without a "
+                 "word on stderr. warn_errno() is for LINE_ERROR (recv() returned -1: a reset)")
+
+
 def test_server_survives_clients_that_reset(lab):
     """Clients that reset (RST) at any moment never stop the server."""
     with lab.start_server() as server:
@@ -703,6 +725,23 @@ def test_client_waits_for_the_last_answer(lab):
                  "the client should wait for each answer, the last one too",
                  hint="talk (step 4): one line out, one answer in: read the answer before "
                       "the next line, and at the end print what comes until the server closes")
+
+
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """At the end of its input the client closes its side and prints what comes until the
+    server closes: a normal end, so it exits 0 and writes nothing on stderr."""
+    with NumberingPeer() as peer:
+        lab.story.step("run the client with input 'one', then the end of input")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"one\n")
+        peer.finish(lab)
+    result.expect_status(0)
+    expect_equal(result.stdout, expected_output(peer, [b"1: one"]),
+                 "the client should print the welcome and the answer to 'one'")
+    lab.expect_no_errors(
+        result.proc, "the end of its input, then the server's close",
+        hint="talk (step 4): after shutdown(), the server closing the connection is the "
+             "normal end of the session: print the lines that come until read_line returns "
+             "false, and say nothing. Only a close before an answer (print_answer) is an error")
 
 
 def test_client_server_closing_early_is_an_error(lab):

@@ -324,6 +324,33 @@ def test_server_welcomes_and_greets_every_line(lab):
                           f"'connection from {client.me} closed' once the client has left")
 
 
+def test_server_prints_no_error_after_clients_that_leave_normally(lab):
+    """A client that says 'exit' and one that closes its side after a name both leave
+    normally: the server writes nothing on stderr, where only errors go."""
+    with lab.start_server() as server:
+        for label, leave in (("the first client", "says 'exit'"),
+                             ("the second client", "closes (an orderly close: FIN)")):
+            lab.story.step(f"{label} sends 'Ada', reads its reply, then {leave}")
+            client = Client(lab, server, label)
+            with client.sock:
+                client.expect_welcome()
+                client.send(b"Ada\n")
+                client.expect_line(hello("Ada"), "'Hello, Ada!'")
+                if "exit" in leave:
+                    client.send(b"exit\n")
+                    client.expect_line(b"Bye!\n", "'Bye!'")
+                    client.expect_closed("after 'exit'")
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))} "
+                              "closed$", f"'connection from {client.me} closed' once "
+                              f"{label} has left")
+        lab.stop_and_expect_no_errors(
+            server, "one client said 'exit', the other closed its side",
+            hint="converse (step 2): recv_line returning -1 with errno 0 means the client "
+                 "left (recv() returned 0): a normal end, so return without a word on stderr. "
+                 "warn_errno() only when errno is not 0 (perror() with errno 0 prints "
+                 "'Success')")
+
+
 def test_server_rejects_bad_names_and_goes_on(lab):
     """Step 2: a bad name, or a line too long, gets an error line; the conversation goes on."""
     with lab.start_server() as server:
@@ -774,6 +801,20 @@ def test_client_stops_after_exit(lab):
     expect_equal(received, b"Ada\nexit\n", "the client should send nothing after 'exit'")
     expect_equal(result.stdout_bytes, PEER_WELCOME + b"Hello, Ada!\nBye!\n",
                  "the client should print 'Bye!' last")
+
+
+def test_client_prints_no_error_after_exit(lab):
+    """Step 5: after 'exit' and 'Bye!' the server closes: the normal end of the session, so
+    the client exits 0 and writes nothing on stderr."""
+    result, _ = run_client(lab, b"Ada\nexit\n")
+    result.expect_status(0)
+    expect_equal(result.stdout, (PEER_WELCOME + hello("Ada") + b"Bye!\n").decode(),
+                 "the client should print the welcome, 'Hello, Ada!' and 'Bye!'")
+    lab.expect_no_errors(
+        result.proc, "'exit' was answered with 'Bye!', then the server closed",
+        hint="converse (step 5): 'Bye!' is the last reply: stop once it is printed. The "
+             "server's close that follows is the normal end of the session, not a reply cut "
+             "short: do not read again and report it")
 
 
 def test_client_sends_every_line_with_one_newline(lab):

@@ -163,6 +163,24 @@ def test_server_answers_an_empty_datagram(lab):
                           "anything: UDP has no connection to close")
 
 
+def test_server_prints_no_error_after_answering(lab):
+    """Datagrams answered, an empty one among them, are no error: the server writes nothing
+    on stderr."""
+    with lab.start_server() as server, UdpPeer() as peer:
+        lab.story.step("send 'hello' and an empty datagram, read both replies")
+        expect_reply(lab, peer, server, b"hello")
+        expect_equal(reply_to(lab, peer, server, b"", "an empty datagram"), b"",
+                     "the reply to an empty datagram should be empty")
+        sender = re.escape(str(peer.address))
+        lab.expect_stdout(server.proc, rf"^datagram of 0 bytes from {sender}$",
+                          f"'datagram of 0 bytes from {peer.address}'")
+        lab.stop_and_expect_no_errors(
+            server, "two datagrams, each answered",
+            hint="reply (step 3): sendto() returns how many bytes it sent: 0 for an empty "
+                 "datagram, which is a success. Only -1 is a failure (warn_errno); perror() "
+                 "after a success prints 'Success'")
+
+
 def test_server_replies_to_each_sender(lab):
     """Every reply goes to the sender of its request, whoever that is."""
     with lab.start_server() as server, UdpPeer() as a, UdpPeer() as b, UdpPeer() as c:
@@ -380,6 +398,22 @@ def test_client_empty_message(lab):
     expect_equal(got, b"", "the datagram should be empty")
     expect_equal(printed_reply(result, peer.address), b"", "the reply printed should be empty",
                  hint="recvfrom() returning 0 is an empty datagram: print it, it is the reply")
+
+
+def test_client_prints_no_error_after_an_empty_reply(lab):
+    """Step 6: an empty reply that comes in time is a reply like any other: the client prints
+    it, exits 0, and writes nothing on stderr."""
+    with answering(b"") as peer:
+        lab.story.step("run the client with nothing on stdin, against a Python server that "
+                       "answers with an empty datagram")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(printed_reply(result, peer.address), b"", "the reply printed should be empty")
+    lab.expect_no_errors(
+        result.proc, "the server's empty reply came in time",
+        hint="receive_reply (step 6): recvfrom() returning 0 is an empty datagram, the reply, "
+             "not a closed connection (UDP has none): return it and say nothing on stderr")
 
 
 def expect_gives_up(lab, args: list[str], at_least: float, timeout: float) -> None:

@@ -369,6 +369,25 @@ def test_client_retries_with_growing_waits(lab):
                 "wait, not 0")
 
 
+def test_client_prints_no_error_when_a_retry_is_answered(lab):
+    """Step 8: the first request is lost and the second answered: a retry that works is the
+    protocol doing its job, so the client exits 0 and writes nothing on stderr."""
+    args, waits = timing(lab, 0.2, 3.2)  # as long as the retry check's: a busy machine too
+    with LossyServer(drop=1) as peer:
+        lab.story.step("run the client against a Python server that ignores its first "
+                       f"request: client {' '.join(args)}")
+        result = lab.run("client", "-p", str(peer.address.port), *args, timeout=15)
+        peer.check()
+    result.expect_status(0)
+    expect_attempts(result, waits[:2], "here: 2 attempts, the second answered")
+    result.expect_stdout_line(REPLY_RE, "the reply to request 2")
+    lab.expect_no_errors(
+        result.proc, "the second attempt was answered",
+        hint="ask (step 8): an attempt without a reply is no error while another may follow: "
+             "its 'attempt N' line on stdout says all there is. Only giving up goes to "
+             "stderr ('no reply from SERVER after N attempts; giving up')")
+
+
 def test_client_gives_up_when_no_server_answers(lab):
     """Step 8: nobody answers: 4 attempts (0.05, 0.1, 0.2, 0.4 s), then exit 1 in bounded time."""
     args, waits = timing(lab, 0.05, 0.4)

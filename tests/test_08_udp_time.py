@@ -484,6 +484,23 @@ def test_client_prints_any_reply_whole(lab):
                      "bytes, not a C string: fwrite() exactly its length, then a newline")
 
 
+def test_client_prints_no_error_after_an_empty_reply(lab):
+    """Step 7-8: an empty reply (a format such as %Z that gives nothing) is a reply like any
+    other: an empty line on stdout, status 0, nothing on stderr."""
+    with UdpPeerServer(replying(b"")) as peer:
+        lab.story.step("run: client -f '%Z', against a Python UDP server that replies with "
+                       "an empty datagram")
+        result = run_client(lab, "-p", str(peer.address.port), "-f", "%Z")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(result.stdout, "\n", "the client should print the empty reply: a newline")
+    lab.expect_no_errors(
+        result.proc, "the server answered, with an empty datagram",
+        hint="receive_reply (step 7): recv() returning 0 is an empty datagram, a reply like "
+             "any other, not a closed connection (UDP has none): print it, say nothing on "
+             "stderr")
+
+
 def expect_error_status(result) -> None:
     """Result.expect_status(3), with the hint of the mistake it catches."""
     expect(result.returncode == 3, "the client should exit with status 3 (the server answered "
