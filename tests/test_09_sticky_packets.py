@@ -381,18 +381,11 @@ def test_echo_prints_no_error_after_a_normal_close(lab):
         expect_equal(echo(lab, server, frame(b"one") + frame(b"two"), 2), [b"one", b"two"],
                      "each reply should hold the bytes of its frame")
         lab.expect_stdout(server.proc, END_RE, "'end of stream from PEER after 2 messages'")
-        lab.story.step("stop the server (SIGTERM) and read all of its stderr")
-        code = lab.stop_server(server)
-        expect_equal(code, 0, "the server should exit with status 0 after SIGTERM")
-        server.proc.stderr.wait_closed(lab.deadline())
-        lines = [line for line in server.proc.stderr.text.splitlines() if line.strip()]
-        expect(not lines, "the server should print no error when a client closes between "
-               "frames: recv() returning 0 before a prefix is the normal end of the stream",
-               expected="nothing on stderr", actual=show(server.proc.stderr.text),
-               hint="recv_frame: an end of stream before the first byte of a prefix is the "
-                    "normal end (FRAME_END: print 'end of stream ...' on stdout, nothing on "
-                    "stderr); only an end inside a prefix or a payload is an error "
-                    "(FRAME_SHORT)")
+        lab.stop_and_expect_no_errors(
+            server, "a client closed between frames: recv() returned 0 before a prefix",
+            hint="recv_frame: an end of stream before the first byte of a prefix is the "
+                 "normal end (FRAME_END: print 'end of stream ...' on stdout, nothing on "
+                 "stderr); only an end inside a prefix or a payload is an error (FRAME_SHORT)")
 
 
 def test_echo_peer_leaving_mid_frame(lab):
