@@ -635,26 +635,30 @@ def test_server_survives_vanishing_clients(lab):
     """Clients that reset, close without a word, or vanish mid-conversation never stop the
     server."""
     with lab.start_server() as server:
-        lab.story.step("connect and reset at once (RST, as when a client crashes)")
-        peers.reset(peers.connect(server.address, lab.deadline()))
-        lab.story.step("connect and close without reading or sending anything")
-        peers.connect(server.address, lab.deadline()).close()
-        lab.story.step("read the welcome, send a name and reset before the reply comes")
-        client = Client(lab, server)
-        client.expect_welcome()
-        client.send(b"Ada\n")
-        peers.reset(client.sock)
-        for attempt in range(1, 4):
-            lab.story.step(f"read the welcome, send 50 names and close at once, without "
-                           f"reading the replies (try {attempt} of 3)")
-            vanish_mid_conversation(lab, server)
-            lab.story.step("a good client afterwards")
-            good = Client(lab, server, "a later client")
-            with good.sock:
-                good.expect_welcome(deadline=lab.deadline())
-                good.send(b"Grace\n")
-                good.expect_line(hello("Grace"), "'Hello, Grace!'")
+        try:
+            lab.story.step("connect and reset at once (RST, as when a client crashes)")
+            peers.reset(peers.connect(server.address, lab.deadline()))
+            lab.story.step("connect and close without reading or sending anything")
+            peers.connect(server.address, lab.deadline()).close()
+            lab.story.step("read the welcome, send a name and reset before the reply comes")
+            client = Client(lab, server)
+            client.expect_welcome()
+            client.send(b"Ada\n")
+            peers.reset(client.sock)
+            for attempt in range(1, 4):
+                lab.story.step(f"read the welcome, send 50 names and close at once, without "
+                               f"reading the replies (try {attempt} of 3)")
+                vanish_mid_conversation(lab, server)
+                lab.story.step("a good client afterwards")
+                good = Client(lab, server, "a later client")
+                with good.sock:
+                    good.expect_welcome(deadline=lab.deadline())
+                    good.send(b"Grace\n")
+                    good.expect_line(hello("Grace"), "'Hello, Grace!'")
+                lab.expect_running(server.proc, "after clients that vanished")
+        except CheckFailure:  # a connection that failed: a server that ended says why
             lab.expect_running(server.proc, "after clients that vanished")
+            raise
 
 
 def test_server_ends_cleanly_on_sigterm_with_clients_connected(lab):
