@@ -10,8 +10,8 @@ So each lesson has a weight (docs/lessons/LAB.md, the "weight" table; a lesson i
 name weighs its @pytest.mark.points(N), else DEFAULT_WEIGHT), an instructor may override
 weights in a file (--weights FILE, read by read_file below), and the lab's points are shared
 among its lessons in proportion to their weights, then among each lesson's checks equally.
-The lab stays worth as many points as it has checks in the run (the totals a course has
-always quoted stay true); only the sharing changes. Points are counted in hundredths, and the
+A lab is worth as many points as it has checks in the run; the weights decide only how those
+points are shared. Points are counted in hundredths, and the
 hundredths left over by rounding go to the checks that lost the most to it, so that a lab's
 points add up to its number of checks exactly.
 """
