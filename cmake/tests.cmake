@@ -95,7 +95,8 @@ if(reference STREQUAL "solutions")
   # its EXPECT names; the controls and the references keep full marks. About 3 min at -j2.
   add_test(NAME students COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_students.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(students PROPERTIES LABELS "selftest;grading" TIMEOUT 1800 COST 180)
+  set_tests_properties(students PROPERTIES LABELS "selftest;grading" TIMEOUT 1800 COST 180
+                       PROCESSORS 2) # two gradings at a time: ctest -j2 runs nothing beside it
   # The same program gets the same grade every time: mutants that end too soon (labs 01, 03,
   # 04, 05), graded 5 times each, two at a time, and two identical submissions graded by
   # `batch`; every check's verdict must be the same in every run. About 95 s at -j2.
