@@ -173,6 +173,10 @@ def compile_all(walls: Walls, src: Path, build: Path, bins: Path,
         return {lab: (False, f"configuring the build failed:\n{output}") for lab in lab_programs}
     built = {}
     for lab, names in lab_programs.items():
+        if not (src / lab).is_dir():  # else the build takes labs/'s skeleton in its place
+            built[lab] = (False, f"the submission has no folder {lab}: a lab's files go in a "
+                                 f"folder of that name (labs/{lab}/server.c ...)")
+            continue
         ok, output = run_compile(walls, src, build,
                                  ["cmake", "--build", str(build), "--target", f"submission-{lab}"])
         missing = [n for n in names

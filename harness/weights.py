@@ -71,7 +71,7 @@ def _weight(text: str, where: str) -> float:
     except ValueError:
         raise WeightsError(f"{where}: the weight {text!r} is not a number") from None
     if not value > 0 or value != value or value == float("inf"):
-        raise WeightsError(f"{where}: the weight {text!r} must be a number above 0")
+        raise WeightsError(f"{where}: the weight {text!r} must be a finite number above 0")
     return value
 
 
@@ -103,11 +103,11 @@ def read_file(path: Path, tests_dirs: list[Path]) -> dict[tuple[str, str], float
     if path.is_dir():
         raise WeightsError(f"{shown}: a folder, not a file of weights")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # -sig: an editor's byte-order mark
     except (OSError, UnicodeDecodeError) as e:
         raise WeightsError(f"{shown}: cannot read it: {e}") from None
     known = known_lessons(tests_dirs)
-    weights = {}
+    weights, first_line = {}, {}
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
@@ -121,11 +121,17 @@ def read_file(path: Path, tests_dirs: list[Path]) -> dict[tuple[str, str], float
             lab = registry.find(lab_arg)
         except registry.UnknownLab:
             raise WeightsError(f"{where}: no lab {lab_arg!r} (labs.txt names them)") from None
-        lesson = lesson_of(lesson)
+        if lesson != lesson_of(lesson):
+            raise WeightsError(f"{where}: a lesson is a test function with all its instances: "
+                               f"{lesson_of(lesson)}, not {lesson}")
         if lesson not in known.get(lab, set()):
             raise WeightsError(f"{where}: {lab} has no check {lesson!r} "
                                f"(a lesson is a test function of tests/test_{lab.replace('-', '_')}.py)")
+        if (lab, lesson) in weights:
+            raise WeightsError(f"{where}: {lab} {lesson} is weighed twice (first on line "
+                               f"{first_line[(lab, lesson)]})")
         weights[(lab, lesson)] = _weight(weight, where)
+        first_line[(lab, lesson)] = number
     return weights
 
 

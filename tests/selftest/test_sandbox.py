@@ -434,7 +434,7 @@ def test_grade_impl_scores_the_attack_honestly(gradings, student):
 @pytest.mark.parametrize("student", GRADESCOPE)
 def test_gradescope_writes_results_json_itself(gradings, student):
     """run_autograder's grader: results.json is the grader's, even after a planted one.
-    (Gradescope grades every lab: the labs a submission lacks are the skeletons, 0 points.)"""
+    (Gradescope grades every lab: a lab the submission has no folder for scores 0, saying so.)"""
     solo = solo_of(gradings, ("gradescope", student))
     done, results = solo["result"]["done"], solo["result"]["results"]
     data = json.loads(results.read_text())

@@ -1,11 +1,11 @@
 """Points by lesson (harness/weights.py): a check's points are its lesson's share of its lab.
 
 Measured on lab 02's C-string mutant (client-c-string: each chunk written with fputs(), so the
-payload is cut at its first NUL). Every client check of lab 02 sends a binary payload, so that
-one mistake fails 17 of the lab's 42 checks, of 8 lessons: at a point a check it cost 40% of
-the lab; by lesson it costs those 8 lessons' shares and nothing more (29%), and a parametrized
-check no longer multiplies what a mistake costs. Also: a --weights file changes what a
-lesson's checks are worth, and a bad one stops the run in one line with exit status 2.
+payload is cut at its first NUL): it fails the two lessons about NUL bytes and costs their
+shares (7% of the lab; at a point a check, with every client check sending NUL bytes, it
+cost 40%), and a lesson with many instances is worth what a lesson with one is. Also: a
+--weights file changes what a lesson's checks are worth, and a bad one stops the run in one
+line with exit status 2.
 """
 import json
 import subprocess
@@ -91,8 +91,14 @@ BAD_FILES = {
     "bad line": ("02-recv-buffer test_client_keeps_nul_bytes 2\n\n02-recv-buffer 2\n", ":3: a line is"),
     "not a number": ("02 test_client_keeps_nul_bytes two\n", ":1: the weight 'two'"),
     "zero": ("02 test_client_keeps_nul_bytes 0\n", ":1: the weight '0' must be"),
+    "too big": ("02 test_client_keeps_nul_bytes 1e309\n", ":1: the weight '1e309' must be a "
+                "finite number"),
     "unknown lab": ("# a comment\n42-nothing test_x 1\n", ":2: no lab '42-nothing'"),
     "unknown check": ("02 test_client_keeps_nothing 1\n", ":1: 02-recv-buffer has no check"),
+    "an instance": ("02 test_client_keeps_nul_bytes[short-io] 2\n", ":1: a lesson is a test "
+                    "function"),
+    "twice": ("02 test_client_keeps_nul_bytes 2\n02 test_client_keeps_nul_bytes 3\n",
+              ":2: 02-recv-buffer test_client_keeps_nul_bytes is weighed twice (first on line 1)"),
 }
 
 
