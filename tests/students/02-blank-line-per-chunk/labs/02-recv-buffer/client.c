@@ -217,8 +217,8 @@ static struct totals receive_all(int fd, const struct options *opts, struct sink
     if (buf == NULL)
         die_errno("cannot allocate a %zu-byte buffer", opts->buffer_size);
     for (;;) {
-        ssize_t n = read_chunk(fd, buf, opts->buffer_size, totals.reads + 1, sink->report,
-                               opts->quiet);
+        ssize_t n =
+            read_chunk(fd, buf, opts->buffer_size, totals.reads + 1, sink->report, opts->quiet);
         if (n == 0)
             break;
         if (n == -1) {
