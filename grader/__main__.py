@@ -212,9 +212,9 @@ def batch_command(args) -> int:
                                  grade_options=tuple(
                                      f"--{name}={value}" for name, value in
                                      (("limit-memory", args.limit_memory),
-                                      ("limit-disk", args.limit_disk),
-                                      ("weights", args.weights and args.weights.resolve()))
-                                     if value))
+                                      ("limit-disk", args.limit_disk))
+                                     if value),
+                                 weights=args.weights and args.weights.resolve())
     rows = batch.batch(args.folder.resolve(), args.out.resolve(), options,
                        progress=lambda row: print(
                            f"{row.student}: {row.grading.score if row.grading else 0:g} "

@@ -317,7 +317,8 @@ def weigh(config, lab: str, checks: list[CheckResult]) -> None:
         check.points = points
 
 
-def _record(item, report) -> None:
+def _check(item) -> CheckResult:
+    """The item's entry in --results, made the first time it is asked for."""
     results = item.config.stash[RESULTS]
     marker = item.get_closest_marker("points")
     doc = ((item.function.__doc__ or "").strip().splitlines() or [""])[0]
@@ -332,6 +333,11 @@ def _record(item, report) -> None:
         item.config.stash[MARKED][(lab, lesson_of(name))] = float(marker.args[0])
     _, check = results.setdefault(item.nodeid, (lab, CheckResult(
         name=name, title=title_for(name, doc), hidden=not _is_visible(item))))
+    return check
+
+
+def _record(item, report) -> None:
+    check = _check(item)
     check.duration += report.duration
     if report.failed and check.outcome is Outcome.PASSED:
         check.outcome = Outcome.FAILED
@@ -344,6 +350,14 @@ def _record(item, report) -> None:
     elif report.skipped and report.when != "teardown":
         check.outcome = Outcome.SKIPPED
         check.message = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+
+
+def pytest_collection_finish(session):
+    """Under --collect-only, --results lists every check as not run, with its title and
+    points: what a batch reports for a lab its time limit stopped before (grader/batch.py)."""
+    if session.config.option.collectonly:
+        for item in session.items:
+            _check(item).outcome = Outcome.ERROR
 
 
 STARTED = pytest.StashKey[float]()

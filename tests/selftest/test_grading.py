@@ -140,6 +140,13 @@ def test_endless_loop_costs_only_its_own_points(batch_run):
     out, rows = batch_run
     assert float(rows["aaron"][LAB]) < full_marks(out)
     assert rows["aaron"]["note"] == "stopped: time limit"
+    # the lab it never finished still counts in full in its maximum (never 0 of 0 = 100%),
+    # and its reports say why, check by check
+    assert float(rows["aaron"][f"{LAB} max"]) == float(rows["aaron"]["max"]) == full_marks(out)
+    aaron = results(out, "aaron")
+    assert round(sum(t["max_score"] for t in aaron["tests"]), 2) == full_marks(out)
+    feedback = (out / "students" / "aaron" / "feedback.txt").read_text()
+    assert "time limit" in feedback, feedback
     # alice and the others were graded alongside it, and lost nothing
     assert float(rows["alice"][LAB]) == full_marks(out)
 
