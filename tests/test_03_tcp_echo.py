@@ -75,13 +75,12 @@ def expect_clean_end(lab, server, why: str, echoed: int | None = None) -> None:
     """The server ends by itself with status 0, 'stopped' as its last line."""
     code = server.proc.wait(lab.deadline())
     if code is None:
-        seconds = cpu_seconds(server.proc.pid)
+        waited, seconds = lab.deadline().seconds, cpu_seconds(server.proc.pid)
         raise CheckFailure(f"the server should end with status 0 {why}",
-                           actual=f"it is still running after {lab.deadline().seconds:g} s, "
-                                  f"having used {seconds:.1f} s of CPU",
-                           hint="echo_until_closed (step 1): recv() returns 0 when the client "
-                                "has closed the connection: leave the loop then (a loop that "
-                                "ignores it calls recv() again and again, and spins forever)")
+                           actual=f"it is still running after {waited:g} s, having used "
+                                  f"{seconds:.1f} s of CPU; its output: "
+                                  f"{show(server.proc.stdout.text)}",
+                           hint=still_running_hint(server.proc.stdout.lines(), seconds, waited))
     server.proc.exit_seen = True
     expect(code == 0, f"the server should exit with status 0 {why}", expected="exit status 0",
            actual=describe_status(code),
@@ -97,6 +96,23 @@ def expect_clean_end(lab, server, why: str, echoed: int | None = None) -> None:
                "bytes' when the conversation ends", actual=show(server.proc.stdout.text))
     expect(lines[-1:] == ["stopped"], "the server's last line should be 'stopped'",
            actual=show(server.proc.stdout.text))
+
+
+def still_running_hint(lines: list[str], cpu: float, waited: float) -> str:
+    """Why a server is still running after its client closed, from what it printed and how
+    busy it was: spinning on recv() == 0, blocked in a call, or stuck after main's end."""
+    if "stopped" in lines:
+        return ("main: the server printed 'stopped' but did not end: after that line main "
+                "returns 0; something you added after the conversation keeps it alive (a "
+                "second accept() or recv(), a wait, a thread)")
+    if cpu >= waited / 10:  # a blocked server uses next to none; a spinning one, a core's share
+        return ("echo_until_closed (step 1): recv() returns 0 when the client has closed the "
+                "connection: leave the loop then (a loop that ignores it calls recv() again "
+                "and again, and spins forever: see the CPU time)")
+    return ("echo_until_closed (step 1): the server is waiting, not spinning (little CPU), "
+            "and never printed 'echoed N bytes': the function did not return. After recv() "
+            "returns 0, leave the loop and return the count; nothing in it should wait for "
+            "anything else (stdin, a sleep, a second connection)")
 
 
 def cpu_seconds(pid: int) -> float:
