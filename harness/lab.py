@@ -183,8 +183,10 @@ class Lab:
             command = f"{valgrind.REPRO} {command}"
         if not self.settings.short_io:
             return command
+        shim = self.build.shortio  # a sandbox's copy: named where ./socklab build puts it
+        shim_name = _relative(shim, f"build/{shim.name}")
         return (f"SOCKLAB_SHORT_IO={self.settings.short_io} "
-                f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {command}")
+                f"LD_PRELOAD={shlex.quote(shim_name)} {command}")
 
     def _preload_env(self, program: str) -> dict:
         """The tracer (every socket call, for the failure story) and, with short I/O, the
@@ -451,11 +453,13 @@ def _accepted(proc: Proc) -> str:
             f" after accepting {accepted} connections")
 
 
-def _relative(path: Path) -> str:
+def _relative(path: Path, elsewhere: str | None = None) -> str:
+    """How a file is named in a story: from the course's root, or, for a copy in a folder
+    that will not outlive the grading (a sandbox's), as elsewhere (default LAB/PROGRAM)."""
     try:
         return str(path.relative_to(ROOT))
     except ValueError:
-        return str(path)
+        return elsewhere or f"{path.parent.name}/{path.name}"
 
 
 FIRST_ERRORS = 12  # lines of a failed compile repeated in each check: the first error's
