@@ -148,10 +148,13 @@ def configure(build_dir: Path) -> None:
 
 
 def build(build_dir: Path, impl: str, lab: str) -> tuple[bool, str]:
-    """Builds one lab of impl (a tree is built by the checks themselves, in a build of its
-    own). On failure, the lab's old programs are deleted: nothing can test them."""
+    """Builds one lab of impl (a tree in a build of its own, the one its checks use). On
+    failure, the lab's old programs are deleted: nothing can test them."""
     if programs.is_tree(impl):
-        return True, ""
+        try:
+            return True, programs.build_tree_lab(Path(impl), build_dir, lab)[1]
+        except programs.BuildError as e:
+            return False, str(e)
     try:
         target = programs.find(build_dir, impl, lab)
     except programs.BuildError as e:

@@ -217,3 +217,20 @@ def test_check_at_home_agrees_with_the_grading(tree, gradings):
     if "Hint" in fields:
         assert fields["Hint"].lower() in output.lower(), \
             f"{tree.name}: check does not say {fields['Hint']!r}:\n{output[-2500:]}"
+
+
+def test_check_of_a_tree_that_does_not_compile_says_so_once(tmp_path):
+    """A tree that does not compile is not tested: check prints the compiler's words once and
+    exits 1, as it does for labs/, instead of one copy of them in every check."""
+    lab = "01-tcp-basic"
+    if not (ROOT / "solutions" / lab).exists():
+        pytest.skip("needs solutions/ to make the tree from")
+    server = tmp_path / "labs" / lab / "server.c"
+    shutil.copytree(ROOT / "solutions" / lab, server.parent)
+    server.write_text(server.read_text().replace("int main(", "oops int main(", 1))
+    done = subprocess.run([str(ROOT / "socklab"), "check", lab, "--impl", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=GRADING_DEADLINE)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "does not compile, so nothing was tested" in output, output
+    assert "oops" in output and "FAILED" not in output and " passed" not in output, output
