@@ -80,10 +80,23 @@ if(reference STREQUAL "solutions")
   add_test(NAME lessons COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_lessons.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(lessons PROPERTIES LABELS selftest TIMEOUT 60)
+  # Points by lesson (harness/weights.py): lab 02's C-string mutant loses the shares of the
+  # lessons it breaks, not a point a check; a --weights file changes a lesson's points, and a
+  # bad one gets one line and exit status 2. About 60 s.
+  add_test(NAME weights COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_weights.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(weights PROPERTIES LABELS "selftest;grading;lab02" TIMEOUT 600 COST 60)
   # Valid implementations that choose differently (tests/variants/) keep full marks.
   add_test(NAME variants COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_variants.py
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(variants PROPERTIES LABELS selftest TIMEOUT 1800 COST 15)
+  # Student-style trees (tests/students/): whole programs written from the handouts, one
+  # mistake each, graded as `grade --impl TREE` grades them: each loses points with the hint
+  # its EXPECT names; the controls and the references keep full marks. About 3 min at -j2.
+  add_test(NAME students COMMAND ${pytest} ${CMAKE_SOURCE_DIR}/tests/selftest/test_students.py
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(students PROPERTIES LABELS "selftest;grading" TIMEOUT 1800 COST 180
+                       PROCESSORS 2) # two gradings at a time: ctest -j2 runs nothing beside it
   # The same program gets the same grade every time: mutants that end too soon (labs 01, 03,
   # 04, 05), graded 5 times each, two at a time, and two identical submissions graded by
   # `batch`; every check's verdict must be the same in every run. About 95 s at -j2.

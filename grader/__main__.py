@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness import limits, programs, registry, sandbox
 from harness.results import Grading
+from harness.weights import WeightsError, read_file
 
 from . import batch, grade, loop, package, render, room
 from .render.files import write_atomic
@@ -37,6 +38,8 @@ def add_grading_options(p: argparse.ArgumentParser) -> None:
                    help="a submission's memory, all its processes together (2G)")
     p.add_argument("--limit-disk", type=limits.parse_size, default=None,
                    help="a submission's disk: its build and every check's files (1G)")
+    p.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                   help="lesson weights instead of docs/lessons' (LAB LESSON WEIGHT a line)")
 
 
 def grade_command(args) -> int:
@@ -49,6 +52,8 @@ def grade_command(args) -> int:
     extra = [flag for flag, on in (("--valgrind", args.valgrind), ("--limits", args.limits)) if on]
     if args.limit_fsize:
         extra.append(f"--limit-fsize={args.limit_fsize}")
+    if args.weights:
+        extra.append(f"--weights={args.weights.resolve()}")
     tests_dirs = [programs.ROOT / "tests", *[d.resolve() for d in args.tests_dir]]
 
     def save(results) -> Grading:  # after every lab: a stopped grading keeps what it finished
@@ -92,6 +97,7 @@ def grade_submission(args, tree: Path) -> int:
                            tests_dirs=[str(d.resolve()) for d in
                                        [programs.ROOT / "tests", *args.tests_dir]],
                            valgrind=args.valgrind, html=args.html, limit_fsize=args.limit_fsize,
+                           weights=str(args.weights.resolve()) if args.weights else None,
                            caps=dataclasses.asdict(caps))
     return room.grade_tree(request)
 
@@ -206,7 +212,9 @@ def batch_command(args) -> int:
                                  grade_options=tuple(
                                      f"--{name}={value}" for name, value in
                                      (("limit-memory", args.limit_memory),
-                                      ("limit-disk", args.limit_disk)) if value))
+                                      ("limit-disk", args.limit_disk))
+                                     if value),
+                                 weights=args.weights and args.weights.resolve())
     rows = batch.batch(args.folder.resolve(), args.out.resolve(), options,
                        progress=lambda row: print(
                            f"{row.student}: {row.grading.score if row.grading else 0:g} "
@@ -313,6 +321,13 @@ def bad_paths(args: argparse.Namespace) -> str | None:
             return f"--out {out}: not a folder (the reports go in a folder)"
         if not wants_folder and out.is_dir():
             return f"--out {out}: a folder (the package is a file)"
+    weights = getattr(args, "weights", None)
+    if weights is not None:  # read once here: a bad file stops every command before it grades
+        try:
+            read_file(weights, [programs.ROOT / "tests",
+                                *[d.resolve() for d in getattr(args, "tests_dir", [])]])
+        except WeightsError as e:
+            return str(e)
     if getattr(args, "jobs", 1) < 1:
         return f"--jobs {args.jobs}: at least 1"
     if getattr(args, "timeout", 1) <= 0:

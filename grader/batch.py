@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import programs, registry
-from harness.results import Grading
+from harness.results import Grading, LabResult
+
+from . import grade, render
 
 from .render.files import write_atomic
-from .render.gradescope import gradescope
 from .render.grades_csv import Row, grades_csv
 
 STOP_GRACE = 10  # seconds a grading stopped at its time limit has to clean up
@@ -41,6 +43,7 @@ class BatchOptions:
     tests_dirs: tuple[Path, ...] = ()
     limit_fsize: str | None = None
     grade_options: tuple[str, ...] = ()  # more options for each grade (--limit-memory=...)
+    weights: Path | None = None  # an instructor's lesson weights (harness/weights.py)
     build_dir: Path = programs.default_build_dir()  # the course's own build (the shim, labs)
 
 
@@ -64,6 +67,8 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> Row
            *[f"--tests-dir={d}" for d in options.tests_dirs], *options.labs]
     if options.limit_fsize:
         cmd.append(f"--limit-fsize={options.limit_fsize}")
+    if options.weights:
+        cmd.append(f"--weights={options.weights}")
     cmd += options.grade_options
     log = student_dir / "grading.log"
     started = time.monotonic()
@@ -88,27 +93,58 @@ def grade_one(student: str, tree: Path, out: Path, options: BatchOptions) -> Row
             except ProcessLookupError:
                 pass
             proc.wait()
-    return read_scores(student, student_dir, stopped, time.monotonic() - started)
+    return read_scores(student, student_dir, stopped, time.monotonic() - started, options)
 
 
-def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float) -> Row:
-    """The student's grading, from summary.json; when grading died or was stopped, whatever it
-    had finished, and a results.json that says what happened (one is always written)."""
+def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float,
+                options: BatchOptions) -> Row:
+    """The student's grading, from summary.json; when grading died or was stopped, the labs it
+    had finished and, for each lab it had not, every check at 0 (a lab never graded is never
+    left out of the maximum), in every report a graded student gets."""
     summary_file = student_dir / "summary.json"
     grading = None
     try:
         grading = Grading.from_json(json.loads(summary_file.read_text()))
     except (OSError, ValueError, KeyError):
         pass
+    finished_normally = grading is not None
     if stopped or grading is None:
         reason = stopped or ("grading failed before any lab finished; see grading.log:\n" +
                              _tail(student_dir / "grading.log"))
         told = grading or Grading(f"socklab: {student}", "submission")
+        finished = {r.lab for r in told.labs}
+        told.labs += [not_graded(lab, reason, options)
+                      for lab in options.labs or registry.names() if lab not in finished]
         told.about["note"] = reason
         told.elapsed = elapsed
-        write_atomic(student_dir / "results.json", json.dumps(gradescope(told), indent=1))
+        render.write_all(told, student_dir, html=True)
+        grading = told
     return Row(student, grading, "stopped: time limit" if stopped else
-               ("" if grading is not None else "grading failed"))
+               ("" if finished_normally else "grading failed"))
+
+
+def not_graded(lab: str, reason: str, options: BatchOptions) -> LabResult:
+    """The lab's checks, each with its title and points, none run: pytest --collect-only
+    (the instructor's test modules only; nothing of the submission runs)."""
+    tests_dirs = [programs.ROOT / "tests", *options.tests_dirs]
+    result = LabResult(lab, error=reason)
+    modules = grade.modules_for(lab, tests_dirs)
+    if not modules:
+        return result
+    with tempfile.TemporaryDirectory(prefix="socklab-collect-") as tmp:
+        listed = Path(tmp) / "checks.json"
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                        "-p", "no:cacheprovider", "-p", "harness.pytest_plugin",
+                        "--rootdir", str(programs.ROOT), *map(str, modules),
+                        "--impl", "submission", "--results", str(listed),
+                        *([f"--weights={options.weights}"] if options.weights else [])],
+                       cwd=programs.ROOT, capture_output=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(programs.ROOT)})
+        if listed.exists():
+            result.checks = grade.read_results(listed)
+    for check in result.checks:
+        check.message = reason
+    return result
 
 
 def _tail(path: Path, lines: int = 30) -> str:

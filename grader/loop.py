@@ -97,7 +97,23 @@ def parse(command: str, argv: list[str]) -> Request:
                            f"[{OPTIONS_HELP}]")
     if command == "watch" and request.impl != "labs":
         raise BadArguments("socklab watch: it watches your work in labs/; --impl is for check")
+    if request.lab and programs.is_tree(request.impl):
+        use_tree(request)
     return request
+
+
+def use_tree(request: Request) -> None:
+    """A tree is checked as grade takes it: a student's folder with labs/ inside, or the lab
+    folders themselves. A tree without the lab is refused: the checks would build labs/'s
+    skeleton in its place and report its TODO steps as the tree's."""
+    tree = Path(request.impl)
+    if (tree / "labs").is_dir():
+        tree = tree / "labs"
+    if not (tree / request.lab).is_dir():
+        raise BadArguments(f"socklab {request.command}: --impl {request.impl}: no folder "
+                           f"{request.lab} in it (nor in its labs/)")
+    at = request.passed_on.index("--impl")
+    request.impl = request.passed_on[at + 1] = str(tree)
 
 
 def check_value(command: str, option: str, value: str) -> None:
@@ -132,10 +148,13 @@ def configure(build_dir: Path) -> None:
 
 
 def build(build_dir: Path, impl: str, lab: str) -> tuple[bool, str]:
-    """Builds one lab of impl (a tree is built by the checks themselves, in a build of its
-    own). On failure, the lab's old programs are deleted: nothing can test them."""
+    """Builds one lab of impl (a tree in a build of its own, the one its checks use). On
+    failure, the lab's old programs are deleted: nothing can test them."""
     if programs.is_tree(impl):
-        return True, ""
+        try:
+            return True, programs.build_tree_lab(Path(impl), build_dir, lab)[1]
+        except programs.BuildError as e:
+            return False, str(e)
     try:
         target = programs.find(build_dir, impl, lab)
     except programs.BuildError as e:

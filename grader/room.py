@@ -43,6 +43,7 @@ class Request:
     valgrind: bool = False
     html: bool = False  # report.html too
     limit_fsize: str | None = None
+    weights: str | None = None  # an instructor's lesson weights (--weights FILE)
     caps: dict = field(default_factory=lambda: asdict(Caps()))
 
 
@@ -122,6 +123,8 @@ def inside(request: Request, work: Path, walls: Walls, enforced: list[str]) -> i
         extra.append("--valgrind")
     if request.limit_fsize:
         extra.append(f"--limit-fsize={request.limit_fsize}")
+    if request.weights:
+        extra.append(f"--weights={request.weights}")
     title = f"socklab: {tree}"
     about = {"sandbox": walls.mode, "sandbox_detail": sandbox.describe_mode(walls.mode),
              "cgroup": enforced, "submission_sha256": digest}
@@ -170,6 +173,10 @@ def compile_all(walls: Walls, src: Path, build: Path, bins: Path,
         return {lab: (False, f"configuring the build failed:\n{output}") for lab in lab_programs}
     built = {}
     for lab, names in lab_programs.items():
+        if not (src / lab).is_dir():  # else the build takes labs/'s skeleton in its place
+            built[lab] = (False, f"the submission has no folder {lab}: a lab's files go in a "
+                                 f"folder of that name (labs/{lab}/server.c ...)")
+            continue
         ok, output = run_compile(walls, src, build,
                                  ["cmake", "--build", str(build), "--target", f"submission-{lab}"])
         missing = [n for n in names

@@ -24,6 +24,7 @@ Modules, one job each:
   lab            the `lab` fixture: start servers, run clients, all recorded in the story
   pytest_plugin  options (--impl, --valgrind, ...), fixtures, failure reports, results
   results        the typed results (Outcome, CheckResult, LabResult, Grading) and their JSON
+  weights        points by lesson: a check's points are its lesson's share of its lab
   __main__       `python3 -m harness ...`: hands over to grader/__main__.py
   doccheck       `python3 -m harness.doccheck`: hands over to grader/doccheck.py
   compat         the oldest Python and pytest it runs on (3.10, 6.2.5): refuses older ones
@@ -33,7 +34,7 @@ from . import compat  # first: an interpreter older than the course's minimum is
 from . import peers, programs
 from .checks import CheckFailure, expect, expect_equal, read_program_file, show
 from .frames import (MAX_HEADER_LEN, Reader, content, frame, header_for, header_frame,
-                     seed_upload_bytes, sha256, trailer_for, upload_bytes)
+                     length_hint, seed_upload_bytes, sha256, trailer_for, upload_bytes)
 from .lab import PAST_THE_LAST_PORT, Result, listening_address
 from .peers import Address, Ended
 from .process import Proc, describe_status
@@ -54,7 +55,7 @@ __all__ = [
     "peers", "Address", "Ended", "UdpPeer", "UdpPeerServer", "silent_port",
     # lab 09's frames
     "frame", "header_frame", "header_for", "trailer_for", "upload_bytes", "seed_upload_bytes",
-    "sha256", "content", "Reader", "MAX_HEADER_LEN",
+    "sha256", "content", "Reader", "MAX_HEADER_LEN", "length_hint",
     # results, as the plugin writes them (--results) and the grader reads them
     "Outcome", "CheckResult", "LabResult", "Grading",
 ]

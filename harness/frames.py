@@ -65,6 +65,22 @@ def content(size: int, seed: int = 9) -> bytes:
     return bytes(data) if size < (1 << 20) else data
 
 
+def length_hint(announced: int, payload: bytes, otherwise: str) -> str:
+    """The hint for a reply whose length prefix announces `announced` bytes where `payload`
+    was due, from the evidence: a big-endian prefix equal to the payload's length up to its
+    first NUL byte is strlen() at work (the byte order is right); the payload's length read
+    in the other byte order is a missing htonl(); anything else gets `otherwise`."""
+    nul = payload.find(b"\0")
+    if nul >= 0 and announced == nul:
+        return (f"the prefix is big-endian, but it announces {announced} bytes: the payload's "
+                f"length up to its first NUL byte (at offset {nul}). strlen() stops at a NUL and "
+                "a payload is binary: send the length recv_frame() returned, not strlen()")
+    if announced != len(payload) and announced == struct.unpack("<I", struct.pack("!I", len(payload)))[0]:
+        return (f"the prefix is {len(payload)} in this machine's byte order (little-endian): "
+                "htonl() before sending")
+    return otherwise
+
+
 class Reader:
     """Reads what a peer sends, with a deadline, and keeps what is left over: a frame's
     reader must not lose the bytes of the next frame that came in the same recv()."""

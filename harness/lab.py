@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -175,11 +176,17 @@ class Lab:
         return proc
 
     def _repro(self, proc: Proc) -> str:
-        """The command that reproduces proc by hand, with the short-I/O setting it ran under."""
+        """The command that reproduces proc by hand, with the short-I/O setting and the
+        valgrind it ran under."""
+        command = proc.command_line()
+        if self.settings.valgrind:
+            command = f"{valgrind.REPRO} {command}"
         if not self.settings.short_io:
-            return proc.command_line()
+            return command
+        shim = self.build.shortio  # a sandbox's copy: named where ./socklab build puts it
+        shim_name = _relative(shim, f"build/{shim.name}")
         return (f"SOCKLAB_SHORT_IO={self.settings.short_io} "
-                f"LD_PRELOAD={shlex.quote(_relative(self.build.shortio))} {proc.command_line()}")
+                f"LD_PRELOAD={shlex.quote(shim_name)} {command}")
 
     def _preload_env(self, program: str) -> dict:
         """The tracer (every socket call, for the failure story) and, with short I/O, the
@@ -269,6 +276,31 @@ class Lab:
                 expect("usage:" in result.stderr, "bad arguments should print the usage on "
                        "stderr", actual=show(result.stderr))
 
+    def expect_no_errors(self, proc: Proc, after: str, hint: str) -> None:
+        """The handouts give stderr to errors alone (`program: what failed: reason`): after a
+        conversation that ended normally, every line there is a false alarm. proc has ended
+        (or is being stopped): this waits for its stderr to close, so that all it wrote is
+        read, then requires it empty. after: the normal end, as the check's message says it
+        ("its client closed the connection"); hint: the step, and why that end is normal."""
+        self.story.step(f"read all of the {proc.name}'s stderr")
+        closed = proc.stderr.wait_closed(self.deadline())
+        expect(closed, f"the {proc.name}'s stderr should close when it ends",
+               actual=_how_it_ended(proc),
+               hint="it has ended, but a process it started still holds its stderr open")
+        lines = error_lines(proc.stderr.text)
+        expect(not lines, f"the {proc.name} should print no error after a conversation that "
+               f"ended normally ({after}): stderr is for errors alone",
+               expected="nothing on stderr", actual=show(proc.stderr.text), hint=hint)
+
+    def stop_and_expect_no_errors(self, server: Server, after: str, hint: str) -> None:
+        """A server whose conversations all ended normally: stopped with SIGTERM (exit status
+        0, as the handouts say), its stderr then holds no line (expect_no_errors)."""
+        self.story.step(f"stop the {server.proc.name} (SIGTERM) and wait for it to end")
+        code = self.stop_server(server)
+        expect(code == 0, f"the {server.proc.name} should exit with status 0 after SIGTERM",
+               expected="exit status 0", actual=server.proc.status())
+        self.expect_no_errors(server.proc, after, hint)
+
     def settle(self, proc: Proc) -> bool:
         """Waits until proc has done all it will with what the check gave it (it waits for
         more, or it has ended: Proc.settle); whether it still runs. Every judgement of
@@ -283,7 +315,21 @@ class Lab:
             proc.exit_seen = True
             raise CheckFailure(f"the {proc.name} should still be running {why}",
                                actual=_how_it_ended(proc),
-                               hint=hint or "a client that misbehaves must never stop a server")
+                               hint=hint or _ended_hint(proc))
+
+    def ended(self, proc: Proc) -> Optional[tuple[str, Optional[str]]]:
+        """None while proc runs (judged by settle); else how it ended, as a check's "actual"
+        ("the server exited with status 0 after its first client"), and the cause that its
+        end shows, if any: killed by SIGPIPE; status 0 after one client (no accept loop)."""
+        if self.settle(proc):
+            return None
+        proc.exit_seen = True
+        how, accepted = _how_it_ended(proc), _accepted(proc)
+        cause = end_cause(proc)
+        if cause is None and proc.returncode == 0 and accepted == " after its first client":
+            cause = (f"the {proc.name} ended after its first client: accept() in a loop, one "
+                     "client after another, until it is stopped")
+        return how + accepted, cause
 
     def finish_server(self, server: Server) -> None:
         """The end of a server's block: it must still be running (unless the test saw it end),
@@ -319,10 +365,37 @@ class Lab:
             return
         report = valgrind.read_report(log)
         problems = report.problems()
-        if problems:
+        if not problems:
+            return
+        self.story.step(f"read valgrind's report on the {proc.name}, which has ended")
+        first = report.first_problem(self._own_files())
+        if first is None:  # no summary (killed), or nothing the parser could place
             raise CheckFailure(f"valgrind found problems in the {proc.name}: " +
                                "; ".join(problems), actual="\n" + report.summary(),
                                hint=f"the whole report is in {log}")
+        where = f" at {first.where}" if first.where else ""
+        raise CheckFailure(
+            f"valgrind found problems in the {proc.name}: " + "; ".join(problems) +
+            f". The first: {first.kind}{where}",
+            actual="\n" + "\n".join("  " + line for line in first.lines) + "\n  (" +
+                   ("valgrind's whole report: the command to reproduce it, below, prints it"
+                    if self.settings.walls.active else  # the sandbox's scratch is gone by then
+                    f"valgrind's whole report: {log}") + ")",
+            hint=first.hint)
+
+    def _own_files(self) -> set[str]:
+        """The names of the lab's source files and the course's common code: the frames of a
+        valgrind report that are the program's own."""
+        names = {p.name for p in (ROOT / "common").glob("*.[ch]")}
+        source = self.build.source if self.build else None
+        if source is not None and source.is_dir():
+            names |= {p.name for p in source.glob("*.[ch]")}
+        return names
+
+
+def error_lines(text: str) -> list[str]:
+    """The lines a program wrote on stderr, blank ones left out."""
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:
@@ -335,12 +408,35 @@ def listening_address(proc: Proc, deadline: Deadline) -> Optional[Address]:
     return Address(match.group(2) or match.group(3), int(match.group(4)))
 
 
+def end_cause(proc: Proc) -> Optional[str]:
+    """The cause an ended program's exit status names, if it names one."""
+    if proc.returncode == -signal.SIGPIPE:
+        return (f"the {proc.name} was killed by SIGPIPE: a send() to a connection the other "
+                "side has closed raises it, and its default action ends the whole process: "
+                "send() with MSG_NOSIGNAL (then it fails with EPIPE, which you handle)")
+    return None
+
+
 def _how_it_ended(proc: Proc) -> str:
     """For a sentence of a check's message: "it is still running", or how it ended."""
     if proc.running:
         return f"the {proc.name} is still running"
     proc.wait(Deadline(1))  # the exit status, and its last output, are ready at once
     return f"the {proc.name} {proc.status()}"
+
+
+def _ended_hint(proc: Proc) -> str:
+    """The hint for a server that ended while a client misbehaved, from how it ended: killed
+    by SIGPIPE, or an exit with a failure status, point to different mistakes."""
+    hint = "a client that misbehaves must never stop a server"
+    if cause := end_cause(proc):
+        return f"{hint}: {cause}"
+    if proc.returncode is not None and proc.returncode > 0:
+        return (hint + f": it exited with status {proc.returncode}. A recv() or send() that "
+                "fails on one connection (a reset, a client that has gone) ends that "
+                "conversation, not the server: warn, close that socket and serve the next "
+                "client; never die_errno() or exit() there")
+    return hint
 
 
 def _accepted(proc: Proc) -> str:
@@ -357,11 +453,13 @@ def _accepted(proc: Proc) -> str:
             f" after accepting {accepted} connections")
 
 
-def _relative(path: Path) -> str:
+def _relative(path: Path, elsewhere: str | None = None) -> str:
+    """How a file is named in a story: from the course's root, or, for a copy in a folder
+    that will not outlive the grading (a sandbox's), as elsewhere (default LAB/PROGRAM)."""
     try:
         return str(path.relative_to(ROOT))
     except ValueError:
-        return str(path)
+        return elsewhere or f"{path.parent.name}/{path.name}"
 
 
 FIRST_ERRORS = 12  # lines of a failed compile repeated in each check: the first error's

@@ -11,6 +11,7 @@ import enum
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -274,3 +275,67 @@ class PeerServer:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+
+def _proc_net_address(text: str) -> tuple[str, int]:
+    """An address as /proc/net/tcp{,6} writes it: 32-bit words of the address in hex, each in
+    the machine's byte order, ':' and the port in hex."""
+    words, port = text.split(":")
+    raw = b"".join(int(words[i:i + 8], 16).to_bytes(4, sys.byteorder)
+                   for i in range(0, len(words), 8))
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, raw), int(port, 16)
+
+
+def _queues(sock: socket.socket) -> tuple[int | None, int | None]:
+    """(bytes we sent that the peer's kernel has not acknowledged yet, bytes the peer's
+    kernel holds that the peer's program has not read yet), from the kernel's table of TCP
+    sockets (/proc/net/tcp or tcp6; on loopback both ends of a connection are in it). None
+    where the socket is not found (the peer has closed its end, say)."""
+    ours = sock.getsockname()[:2]
+    theirs = sock.getpeername()[:2]
+    def norm(address):
+        return socket.inet_pton(sock.family, address[0]), address[1]
+    ours, theirs = norm(ours), norm(theirs)
+    unacked = unread = None
+    table = "/proc/net/tcp6" if sock.family == socket.AF_INET6 else "/proc/net/tcp"
+    with open(table) as f:
+        next(f)  # the column names
+        for row in f:
+            fields = row.split()
+            try:
+                local = norm(_proc_net_address(fields[1]))
+                remote = norm(_proc_net_address(fields[2]))
+            except (ValueError, OSError):
+                continue
+            tx, rx = (int(n, 16) for n in fields[4].split(":"))
+            if local == ours and remote == theirs:
+                unacked = tx
+            elif local == theirs and remote == ours:
+                unread = rx
+    return unacked, unread
+
+
+def wait_read_by_peer(sock: socket.socket, deadline: Deadline) -> bool:
+    """Waits until the program at the other end of sock (on this machine) has read every byte
+    we sent it: its kernel has acknowledged them, and holds none that its program has not
+    taken with recv(). Then the next write cannot join those bytes in one recv(): each write
+    arrives as a read of its own. False if that did not happen in time (a program that does
+    not read: the check then shows what it did), or if the other end is not on this machine."""
+    def drained():
+        unacked, unread = _queues(sock)
+        return unacked == 0 and unread == 0
+    return bool(poll_until(drained, deadline, interval=0.002))
+
+
+def send_split(sock: socket.socket, pieces: list[bytes], deadline: Deadline) -> bool:
+    """Writes each piece as a segment of its own (TCP_NODELAY) and waits, after each, until the
+    program at the other end has read it (wait_read_by_peer), so that each piece reaches it
+    through a recv() of its own: a line or frame split exactly there, never a race. Returns
+    False if the program did not read a piece (but the first ones) in time."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i, piece in enumerate(pieces):
+        send_all(sock, piece, deadline)
+        if i + 1 < len(pieces) and not wait_read_by_peer(sock, deadline):
+            return False
+    return True

@@ -19,6 +19,12 @@ from enum import Enum
 from typing import Any
 
 FORMAT = 1  # the version of the JSON below; from_json refuses another
+POINTS_DECIMALS = 2  # a check's points are hundredths (harness/weights.py): so are the sums
+
+
+def total(points) -> float:
+    """A sum of points, without the float noise of adding hundredths (0.1 + 0.2)."""
+    return round(sum(points), POINTS_DECIMALS)
 
 
 class Outcome(str, Enum):
@@ -110,11 +116,11 @@ class LabResult:
 
     @property
     def score(self) -> float:
-        return sum(c.score for c in self.checks) if self.built else 0.0
+        return total(c.score for c in self.checks) if self.built else 0.0
 
     @property
     def max_score(self) -> float:
-        return sum(c.points for c in self.checks)
+        return total(c.points for c in self.checks)
 
     @property
     def passed(self) -> int:
@@ -157,11 +163,11 @@ class Grading:
     def totals(self) -> Totals:
         checks = [c for r in self.labs for c in r.checks]
         shown = [(r, c) for r in self.labs for c in r.checks if not c.hidden]
-        return Totals(score=sum(r.score for r in self.labs),
-                      max_score=sum(r.max_score for r in self.labs),
+        return Totals(score=total(r.score for r in self.labs),
+                      max_score=total(r.max_score for r in self.labs),
                       checks=len(checks), passed=sum(r.passed for r in self.labs),
-                      visible_score=sum(c.score for r, c in shown if r.built),
-                      visible_max_score=sum(c.points for _, c in shown),
+                      visible_score=total(c.score for r, c in shown if r.built),
+                      visible_max_score=total(c.points for _, c in shown),
                       hidden_checks=sum(c.hidden for c in checks))
 
     @property

@@ -47,9 +47,11 @@ GiB = 1 << 30
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
             "LANG": "C", "LC_ALL": "C"}
 # What else a program may find in its environment: set by a check (TZ in lab 08), by a mode
-# (the short-I/O shim, sanitizers), or by bwrap itself (PWD).
+# (the short-I/O shim, sanitizers), by valgrind for the program it runs in a [memory] check
+# (GLIB*_FORCE_NEW: no pooled C++ allocations, so that memcheck sees each), or by bwrap
+# itself (PWD).
 TEST_ENV = ("TZ", "PWD", "LD_PRELOAD", "SOCKLAB_SHORT_IO", "SOCKLAB_TRACE", "ASAN_OPTIONS",
-            "UBSAN_OPTIONS", "TSAN_OPTIONS")
+            "UBSAN_OPTIONS", "TSAN_OPTIONS", "GLIBCXX_FORCE_NEW", "GLIBCPP_FORCE_NEW")
 
 # The few files of /etc that programs and compilers read: name lookups for "localhost",
 # the dynamic loader's cache, the compiler's alternatives, the time zone.

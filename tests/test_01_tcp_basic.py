@@ -7,7 +7,10 @@ handout (labs/01-tcp-basic/README.md).
 import re
 import signal
 
-from harness import PAST_THE_LAST_PORT, Deadline, expect, expect_equal, peers, poll_until, show
+import pytest
+
+from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
+                     poll_until, show)
 
 LAB = "01-tcp-basic"
 
@@ -28,12 +31,38 @@ def greet(lab, server, name: bytes = b"Ada"):
     return me, reply
 
 
+def explained(lab, server, failure: CheckFailure) -> CheckFailure:
+    """failure, with what the server's end says about its cause if it has ended (killed by
+    SIGPIPE, or exited after its first client): a refused connection alone says only that
+    nobody listens any more."""
+    ended = lab.ended(server.proc)
+    if ended is None:
+        return failure
+    how, cause = ended
+    return CheckFailure(failure.what, expected=failure.expected,
+                        actual=f"{failure.actual + '; ' if failure.actual else ''}{how}",
+                        hint=cause or failure.hint)
+
+
 def expect_greeting(lab, server, name: bytes = b"Ada"):
-    me, reply = greet(lab, server, name)
+    try:
+        me, reply = greet(lab, server, name)
+    except CheckFailure as failure:
+        raise explained(lab, server, failure) from None
     expected = b"Hello " + name + b", you are " + str(me).encode() + b"\n"
+    own = b"Hello " + name + b", you are " + str(server.address).encode() + b"\n"
+    if reply.data != expected:
+        try:
+            expect_equal(reply.data, expected, f"the server should greet {name.decode()!r} by "
+                         "name and address, then close the connection")
+        except CheckFailure as failure:
+            if (explanation := explained(lab, server, failure)) is not failure:
+                raise explanation from None
     expect_equal(reply.data, expected, f"the server should greet {name.decode()!r} by name and "
                  "address, then close the connection",
-                 hint="TCP delivers bytes: read until the newline, answer with send_all, close")
+                 hint="that is the server's own address (getsockname): the client's is the one "
+                      "accept() fills in (or getpeername)" if reply.data == own else
+                      "TCP delivers bytes: read until the newline, answer with send_all, close")
     expect(reply.ended == peers.Ended.EOF, "the server should close the connection after the greeting",
            expected="end of stream (recv returns 0)", actual=f"the connection ended by {reply.ended}",
            hint="close() the socket accept() returned once the greeting is sent: the client "
@@ -54,6 +83,7 @@ def test_server_prints_listening_address(lab):
         peers.connect(server.address, lab.deadline()).close()
 
 
+@pytest.mark.memory
 def test_server_greets_by_name(lab):
     """Step 3-4: a client that sends its name is greeted with its own address."""
     with lab.start_server() as server:
@@ -82,7 +112,17 @@ def test_server_name_arriving_in_pieces(lab):
         lab.story.step("connect and send 'Linus\\n' one byte per write")
         with peers.connect(server.address, lab.deadline()) as sock:
             me = peers.local_address(sock)
-            peers.send_in_pieces(sock, b"Linus\n", 1, 0.02, lab.deadline())
+            try:
+                peers.send_in_pieces(sock, b"Linus\n", 1, 0.02, lab.deadline())
+            except CheckFailure as failure:  # the server closed before the newline came
+                logged = [line for line in server.proc.stdout.lines()
+                          if line.startswith("greeted ")]
+                raise CheckFailure("the server should read until the newline, however the "
+                                   "name arrives", actual=f"{failure.what}" + (
+                                       f"; the server logged {show(logged[-1])}" if logged else ""),
+                                   hint="the server answered before the newline came: one "
+                                        "recv() is not one message: keep reading until you "
+                                        "see '\\n'") from None
             reply = peers.recv_until_closed(sock, lab.deadline())
         expect_equal(reply.data, f"Hello Linus, you are {me}\n".encode(),
                      "the server should read until the newline, however the name arrives",
@@ -272,6 +312,22 @@ def test_client_reads_a_reply_arriving_in_pieces(lab):
                               "keep reading until recv() returns 0")
 
 
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """Step 7: the server closes the connection after its reply: the normal end of the
+    session, so the client exits 0 and writes nothing on stderr."""
+    handler, _ = reply_with(b"Hello Ada, you are somewhere\n")
+    with peers.PeerServer(handler) as peer:
+        lab.story.step("run: client -n Ada, against a Python server that replies and closes")
+        result = lab.run("client", "-p", str(peer.address.port), "-n", "Ada")
+        peer.check()
+    result.expect_status(0)
+    lab.expect_no_errors(
+        result.proc, "the server closed the connection after its reply",
+        hint="recv_until_closed (step 7): recv() returning 0 is the server's close, the "
+             "normal end of the reply: leave the loop without a word on stderr (perror() "
+             "there prints 'Success'). Only -1 is a failure: die_errno(\"receive\")")
+
+
 def test_client_connection_refused_is_a_clear_error(lab):
     """Nothing listens on the port: exit 1, and say so."""
     with peers.refusing_port() as closed:
@@ -297,6 +353,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_agree_on_the_clients_port(lab):
     """The port the client prints as its own is the one the server logs and greets."""
     with lab.start_server() as server:

@@ -48,6 +48,13 @@ def pattern(n: int) -> bytes:
     return (PATTERN * (n // len(PATTERN) + 1))[:n]
 
 
+def noise(n: int, seed: int = 2) -> bytes:
+    """n random bytes, none of them NUL: the payload of the checks whose lesson is not the
+    NUL byte (reading to the end, buffer sizes, -o -, HTTP), so that a client that writes
+    chunks as C strings fails the NUL checks alone, not every check of the lab."""
+    return bytes(b % 255 + 1 for b in random.Random(seed).randbytes(n))
+
+
 def binary(n: int, seed: int = 2) -> bytes:
     """n random bytes with a NUL every 17 bytes (from the second on): a payload that only
     survives as bytes, never as a C string."""
@@ -267,11 +274,19 @@ def expect_payload(lab, server, payload: bytes, what: str) -> peers.Address:
     if got.data != payload:
         first = next((i for i, (a, b) in enumerate(zip(got.data, payload)) if a != b),
                      min(len(got.data), len(payload)))
+        # Text functions (strlen, fputs, %s) stop at a '\0': what arrived then holds none of
+        # the payload's NUL bytes, and the first byte missing is one.
+        cut_at_nul = first < len(payload) and payload[first] == 0 and b"\0" not in got.data
         raise CheckFailure(f"the server should send {what}, byte for byte",
                            expected=f"{len(payload)} bytes: {show(payload[:80])}",
                            actual=f"{len(got.data)} bytes, the first difference at byte {first}:"
-                                  f" {show(got.data[first:first + 40])}",
-                           hint="send all of it: send() may send fewer bytes than you ask for")
+                                  f" {show(got.data[first:first + 40])}" + (
+                                      f" (byte {first} of the payload is a '\\0', and none "
+                                      "of its NUL bytes arrived)" if cut_at_nul else ""),
+                           hint="every NUL byte went missing: '\\0' is data, not the end of "
+                                "a string: send as many bytes as read() returned, never "
+                                "strlen() of the chunk" if cut_at_nul else
+                                "send all of it: send() may send fewer bytes than you ask for")
     return me
 
 
@@ -512,15 +527,15 @@ def test_server_command_line(lab):
 def test_client_reads_until_the_server_closes(lab, size):
     """Step 3-5: with -b SIZE, every chunk fits the buffer and all of them add up to the
     payload, written out byte for byte."""
-    payload = binary(max(1000, 2 * size + 123))
+    payload = noise(max(1000, 2 * size + 123))
     out = lab.workdir / "out.bin"
     result = run_client_against(lab, sends(payload), "-b", str(size), "-o", str(out))
     result.expect_status(0)
     result.expect_stdout_line(rf"^connected to {ADDR}$", "'connected to HOST:PORT' first")
     reads = expect_reads(lab, result.stdout_bytes, size, len(payload))
     expect_totals(lab, result.stdout, size, len(payload), len(reads.chunks))
-    expect_file(out, payload, "the payload", hint="write each chunk with its length "
-                "(fwrite), not as a string: the payload has NUL bytes in it")
+    expect_file(out, payload, "the payload", hint="write every chunk as it arrives, its len "
+                "bytes and no more (fwrite), up to the end of the stream")
 
 
 def expected_chunks(pieces: list[bytes], size: int, cap: Optional[int]) -> list[int]:
@@ -540,7 +555,7 @@ def expected_chunks(pieces: list[bytes], size: int, cap: Optional[int]) -> list[
 def test_client_recv_returns_what_has_arrived(lab, size):
     """recv() returns what is there when it is called: each piece the server sends, cut to
     the buffer; a short chunk is not the end."""
-    pieces = [b"Hello", b",", b" " + pattern(299), b"!\n", binary(4000)]
+    pieces = [b"Hello", b",", b" " + pattern(299), b"!\n", noise(4000)]
     peer = Lockstep(lab, pieces)
     out = lab.workdir / "out.bin"
     result = run_client_against(lab, peer, "-b", str(size), "-o", str(out))
@@ -605,6 +620,21 @@ def test_client_stops_at_end_of_stream(lab):
            actual=show("\n".join(last)))
 
 
+def test_client_prints_no_error_after_a_normal_end_of_stream(lab):
+    """Step 4: the server's close ends every payload: the client exits 0 and writes nothing
+    on stderr (without -o -, which sends the report lines there)."""
+    result = run_client_against(lab, sends(DEFAULT_TEXT), "-b", "7", timeout=5,
+                                hint=EOF_ENDS_THE_LOOP)
+    result.expect_status(0)
+    expect_totals(lab, result.stdout, 7, len(DEFAULT_TEXT))
+    lab.expect_no_errors(
+        result.proc, "the server sent the payload and closed the connection",
+        hint="receive_all (step 4): recv() returning 0 is the server's close, the normal end "
+             "of the payload: stop without a word on stderr (perror() there prints "
+             "'Success'); report_chunk already says 'end of stream' on stdout. Only -1 is "
+             "a failure, which main() reports")
+
+
 def test_client_handles_an_empty_payload(lab):
     """A server that closes without sending: the first recv() returns 0."""
     result = run_client_against(lab, sends(b""), "-b", "7", "-o", str(lab.workdir / "out"))
@@ -629,7 +659,7 @@ def test_client_keeps_nul_bytes(lab):
 
 def test_client_quiet_1_mib_intact(lab):
     """-q: 1 MiB arrives intact; only the totals are printed."""
-    payload = binary(MIB, seed=7)
+    payload = noise(MIB, seed=7)
     out = lab.workdir / "out.bin"
     result = run_client_against(lab, sends(payload), "-q", "-b", "4096", "-o", str(out))
     result.expect_status(0)
@@ -641,7 +671,7 @@ def test_client_quiet_1_mib_intact(lab):
 
 def test_client_writes_the_payload_to_stdout(lab):
     """-o -: the payload alone on stdout, the report lines on stderr."""
-    payload = binary(5000, seed=3)
+    payload = noise(5000, seed=3)
     result = run_client_against(lab, sends(payload), "-b", "1024", "-o", "-")
     result.expect_status(0)
     expect_equal(result.stdout_bytes, payload, "with -o - the payload, and nothing else, "
@@ -650,6 +680,7 @@ def test_client_writes_the_payload_to_stdout(lab):
     expect_totals(lab, result.stderr, 1024, len(payload))
 
 
+@pytest.mark.memory
 def test_client_reset_is_an_error(lab):
     """A server that resets the connection after sending: exit 1, with the reason."""
     peer = Lockstep(lab, [b"a few bytes, then a reset"], then_reset=True)
@@ -676,18 +707,60 @@ def header_lines(report: str) -> list[str]:
     return [line[len("header: "):] for line in report.splitlines() if line.startswith("header: ")]
 
 
+HEADER_END_HINT = "look for \\r\\n\\r\\n in everything received so far, not in each chunk"
+
+
+def header_size_of(lab, server: peers.Address, path: str) -> Optional[int]:
+    """The size of the header the HTTP server sends for path, its empty line included: asked
+    again by the harness, the same way (the header's lines are of a fixed length)."""
+    with peers.connect(server, lab.deadline()) as sock:
+        peers.send_all(sock, f"GET {path} HTTP/1.0\r\n\r\n".encode(), lab.deadline())
+        got = peers.recv_until_closed(sock, lab.deadline())
+    end = got.data.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else None
+
+
+def expect_header_end_found(lab, result: Result, reads: Reads, header_size: Optional[int]) -> None:
+    """A client that got past the header but never printed it, where the empty line that ends
+    the header arrived split over several recv()s: the failure names that cause."""
+    if header_size is None or reads.total < header_size or \
+            (result.returncode == 0 and header_lines(result.stdout)):
+        return
+    offsets = [0]
+    for n in reads.chunks:
+        offsets.append(offsets[-1] + n)
+    first = next(i for i in range(len(reads.chunks)) if offsets[i + 1] > header_size - 4)
+    last = next(i for i in range(len(reads.chunks)) if offsets[i + 1] >= header_size)
+    if first == last:
+        return
+    raise CheckFailure(
+        "the client should find the empty line that ends the header, and print the header",
+        expected="'header: ...' lines, then exit status 0",
+        actual=f"{result.proc.status()}, with {len(header_lines(result.stdout))} 'header:' "
+               f"line(s); the empty line (\\r\\n\\r\\n, bytes {header_size - 4} to "
+               f"{header_size - 1} of the reply) arrived split across recv {first + 1} to "
+               f"recv {last + 1}",
+        hint=f"the empty line that ends the header arrived split across {last - first + 1} "
+             f"reads: {HEADER_END_HINT}")
+
+
 @pytest.mark.parametrize("size", [1, 7, 65536])
 def test_client_fetches_a_file_over_http(lab, size):
     """Step 6-7: -g PATH from Python's http.server: the header printed, the body saved."""
     site = lab.workdir / "site"
     site.mkdir()
-    body = binary(3000, seed=5)
+    body = noise(3000, seed=5)
     (site / "data.bin").write_bytes(body)
     server = start_http_server(lab, site)
     out = lab.workdir / "body.bin"
     lab.story.step(f"run: client -p {server.port} -b {size} -g /data.bin -o body.bin")
     result = lab.run("client", "-p", str(server.port), "-b", str(size), "-g", "/data.bin",
                      "-o", str(out), timeout=20)
+    if result.returncode != 0 or not header_lines(result.stdout):
+        lab.story.step("ask the HTTP server for the same file, to see where its header ends")
+        header_size = header_size_of(lab, server, "/data.bin")
+        lab.story.step("check that the client found the header's end, and which reads cut it")
+        expect_header_end_found(lab, result, parse_reads(result.stdout_bytes), header_size)
     result.expect_status(0)
     result.expect_stdout_line(r"^request: GET /data\.bin HTTP/1\.0$",
                               "'request: GET /data.bin HTTP/1.0'")
@@ -707,7 +780,7 @@ def test_client_fetches_a_file_over_http(lab, size):
 
 def test_client_finds_the_header_end_split_across_reads(lab):
     """The empty line that ends the HTTP header arrives split over two recv()s."""
-    body = b"the body, which has \r\n\r\n in it\0 and a NUL"
+    body = b"the body, which has \r\n\r\n in it: only the first empty line ends the header"
     pieces = [b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r", b"\n" + body[:10],
               body[10:]]
     peer = Lockstep(lab, pieces, request_end=b"\r\n\r\n")
@@ -720,9 +793,11 @@ def test_client_finds_the_header_end_split_across_reads(lab):
            "the request should ask for 'Connection: close' and end with an empty line",
            actual=show(peer.request))
     result.expect_status(0)
+    lab.story.step("check the header lines the client printed")
     expect_equal(header_lines(result.stdout), ["HTTP/1.0 200 OK", "Content-Type: text/plain"],
                  "the header lines, up to the empty line that arrived as '\\r' + '\\n'",
-                 hint="look for \\r\\n\\r\\n in everything received so far, not in each chunk")
+                 hint=f"the empty line that ends the header arrived split across reads: "
+                      f"{HEADER_END_HINT}")
     result.expect_stdout_line(rf"^body: {len(body)} bytes$", f"'body: {len(body)} bytes'")
     expect_file(out, body, "the body")
 
@@ -749,6 +824,14 @@ def test_client_gives_up_on_a_header_that_never_ends(lab):
     lab.story.step("a Python server answers with header lines that never end")
     result = run_client_against(lab, endless, "-g", "/endless", "-o",
                                 str(lab.workdir / "body.bin"))
+    if result.returncode is not None and result.returncode < 0:  # killed by a signal
+        raise CheckFailure("the client should exit with status 1 (a runtime failure: the "
+                           "header does not fit)", expected="exit status 1",
+                           actual=f"{result.proc.status()}, while header lines kept coming "
+                                  f"({reported_bytes(result.stdout.encode())} bytes reported)",
+                           hint="the header overflowed its fixed buffer: before copying header "
+                                "bytes into it, check that there is room; when it is full and "
+                                "no empty line came, die() with a message")
     result.expect_status(1, "a runtime failure: the header does not fit")
     got = reported_bytes(result.stdout.encode())
     # The handout's buffer holds 16 KiB; another size is a free choice, so any buffer of a few
@@ -779,6 +862,7 @@ def test_client_and_server_1_mib_intact(lab):
                           "PEER'")
 
 
+@pytest.mark.memory
 def test_client_and_server_file_with_nul_bytes(lab):
     """Together: a file with NUL bytes, read 7 bytes at a time, arrives intact."""
     data = binary(20_000, seed=11)

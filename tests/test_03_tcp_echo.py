@@ -38,7 +38,7 @@ def exchange(lab, server, sock, message: bytes, what: str = "") -> bytes:
 def echo_hint(reply: peers.Received, message: bytes) -> str:
     """What a server whose echo of message came back as reply most likely got wrong."""
     if len(reply.data) == len(message):  # every byte came back, some of them changed
-        return UPPERCASE_HINT
+        return uppercase_hint(message, reply.data)
     if reply.ended == peers.Ended.TIMEOUT:  # the server is still there, but bytes went missing
         return SEND_ALL_HINT
     return ("echo_until_closed (step 1): recv() what has arrived, uppercase it, send_all() it "
@@ -47,6 +47,26 @@ def echo_hint(reply: peers.Received, message: bytes) -> str:
 
 UPPERCASE_HINT = ("uppercase (step 2): compare with 'a' and 'z' yourself: toupper() depends on "
                   "the locale, and a plain char above 127 is negative")
+
+
+def uppercase_hint(sent: bytes, got: bytes) -> str:
+    """The uppercase hint that fits the bytes that came back wrong: which side of a-z they
+    were sent from tells a missing bound from a forgotten letter."""
+    wrong = {s for s, g in zip(sent, got) if g != bytes([s]).upper()[0]}
+    letters = set(range(ord("a"), ord("z") + 1))
+    if wrong and wrong <= set(range(ord("z") + 1, 256)):
+        return ("uppercase (step 2): bytes after 'z' came back changed (" +
+                ", ".join(f"{b:#04x}" for b in sorted(wrong)[:5]) + (", ..." if len(wrong) > 5
+                else "") + "): the test has no upper bound. Change a byte only when it is "
+                "both >= 'a' and <= 'z'")
+    if wrong and wrong <= set(range(ord("a"))):
+        return ("uppercase (step 2): bytes before 'a' came back changed: the test has no lower "
+                "bound. Change a byte only when it is both >= 'a' and <= 'z'")
+    if wrong and wrong <= letters:
+        return "uppercase (step 2): some of a-z did not become A-Z: subtract 'a' - 'A' from each"
+    return UPPERCASE_HINT
+
+
 SEND_ALL_HINT = ("send_all (step 3): send() may take fewer bytes than you offered: call it "
                  "again with the rest until every byte is gone")
 
@@ -55,13 +75,12 @@ def expect_clean_end(lab, server, why: str, echoed: int | None = None) -> None:
     """The server ends by itself with status 0, 'stopped' as its last line."""
     code = server.proc.wait(lab.deadline())
     if code is None:
-        seconds = cpu_seconds(server.proc.pid)
+        waited, seconds = lab.deadline().seconds, cpu_seconds(server.proc.pid)
         raise CheckFailure(f"the server should end with status 0 {why}",
-                           actual=f"it is still running after {lab.deadline().seconds:g} s, "
-                                  f"having used {seconds:.1f} s of CPU",
-                           hint="echo_until_closed (step 1): recv() returns 0 when the client "
-                                "has closed the connection: leave the loop then (a loop that "
-                                "ignores it calls recv() again and again, and spins forever)")
+                           actual=f"it is still running after {waited:g} s, having used "
+                                  f"{seconds:.1f} s of CPU; its output: "
+                                  f"{show(server.proc.stdout.text)}",
+                           hint=still_running_hint(server.proc.stdout.lines(), seconds, waited))
     server.proc.exit_seen = True
     expect(code == 0, f"the server should exit with status 0 {why}", expected="exit status 0",
            actual=describe_status(code),
@@ -77,6 +96,23 @@ def expect_clean_end(lab, server, why: str, echoed: int | None = None) -> None:
                "bytes' when the conversation ends", actual=show(server.proc.stdout.text))
     expect(lines[-1:] == ["stopped"], "the server's last line should be 'stopped'",
            actual=show(server.proc.stdout.text))
+
+
+def still_running_hint(lines: list[str], cpu: float, waited: float) -> str:
+    """Why a server is still running after its client closed, from what it printed and how
+    busy it was: spinning on recv() == 0, blocked in a call, or stuck after main's end."""
+    if "stopped" in lines:
+        return ("main: the server printed 'stopped' but did not end: after that line main "
+                "returns 0; something you added after the conversation keeps it alive (a "
+                "second accept() or recv(), a wait, a thread)")
+    if cpu >= waited / 10:  # a blocked server uses next to none; a spinning one, a core's share
+        return ("echo_until_closed (step 1): recv() returns 0 when the client has closed the "
+                "connection: leave the loop then (a loop that ignores it calls recv() again "
+                "and again, and spins forever: see the CPU time)")
+    return ("echo_until_closed (step 1): the server is waiting, not spinning (little CPU), "
+            "and never printed 'echoed N bytes': the function did not return. After recv() "
+            "returns 0, leave the loop and return the count; nothing in it should wait for "
+            "anything else (stdin, a sleep, a second connection)")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -156,7 +192,7 @@ def test_server_leaves_other_bytes_unchanged(lab):
                    actual=f"{len(reply.data)} bytes" + (
                        f"; byte {diff[0]} ({data[diff[0]]:#04x}) came back as "
                        f"{reply.data[diff[0]]:#04x}" if diff else ""),
-                   hint=UPPERCASE_HINT)
+                   hint=uppercase_hint(data, reply.data))
         expect_clean_end(lab, server, "once the client has closed", echoed=len(data))
 
 
@@ -189,6 +225,25 @@ def test_server_ends_when_the_client_closes(lab):
             lab.story.step("close the connection")
         lab.story.step("wait for the server to end")
         expect_clean_end(lab, server, "once its client has closed the connection", echoed=3)
+
+
+def test_server_prints_no_error_after_a_normal_close(lab):
+    """A conversation that ends with an orderly close (the client's FIN: recv() returns 0) is
+    not a failure: the server ends with status 0 and writes nothing on stderr."""
+    with lab.start_server() as server:
+        with peers.connect(server.address, lab.deadline()) as sock:
+            lab.story.step("send 'one', read 'ONE'; send 'two', read 'TWO'")
+            exchange(lab, server, sock, b"one")
+            exchange(lab, server, sock, b"two")
+            lab.story.step("close the connection (an orderly close: FIN, no reset)")
+        lab.story.step("wait for the server to end")
+        expect_clean_end(lab, server, "once its client has closed the connection", echoed=6)
+        lab.expect_no_errors(
+            server.proc, "the client closed the connection, and recv() returned 0",
+            hint="echo_until_closed (step 1): recv() returning 0 is the normal end of the "
+                 "conversation, not a failure: return the count without a word on stderr. "
+                 "warn_errno() is for recv() or send_all() returning -1 (a reset, a vanished "
+                 "client)")
 
 
 def test_server_survives_a_reset(lab):
@@ -382,6 +437,19 @@ def test_client_quits_on_exit(lab):
     expect_equal(peer.ended, peers.Ended.EOF, "the client should close the connection")
 
 
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """Input that ends (end of file) after a few lines is the normal end of a session: the
+    client exits 0 and writes nothing on stderr."""
+    with EchoPeer() as peer:
+        result = run_client(lab, peer, b"first\nsecond\n")
+    expect_client_output(result, "FIRST\nSECOND\n")
+    lab.expect_no_errors(
+        result.proc, "at the end of its input",
+        hint="chat (step 4): getline() returns -1 at the end of the input too, which is not a "
+             "failure: only when ferror(stdin) says reading failed, "
+             "warn_errno(\"read the standard input\")")
+
+
 def test_client_reports_a_server_that_closes_early(lab):
     """Step 6: the server sends 3 bytes of a 5-byte reply and closes: exit 1, say so."""
     with EchoPeer(cut_after=3, whole=5) as peer:
@@ -417,6 +485,7 @@ def test_client_command_line(lab):
 # -- together ------------------------------------------------------------------------------
 
 @pytest.mark.short_io("send=3,recv=5,seed=34")
+@pytest.mark.memory
 def test_client_and_server_scripted_session(lab):
     """The two programs together: a scripted session, then both end with status 0."""
     script = (b"hello, world\n\nSocket programming 101\nmixed CaSe: abc-XYZ_123!\nexit\n"

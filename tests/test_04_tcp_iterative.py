@@ -12,6 +12,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
                      poll_until, show)
 
@@ -54,17 +56,23 @@ class Client:
         self.lab = lab
         self.server = server
         self.name = name
-        self.sock = peers.connect(server.address, lab.deadline())
+        try:
+            self.sock = peers.connect(server.address, lab.deadline())
+        except CheckFailure:  # a server that has ended: how it ended says why
+            lab.expect_running(server.proc, f"when {name} connects")
+            raise
         self.me = peers.local_address(self.sock)
         self.lines = Lines(self.sock)
 
     def expect_line(self, expected: bytes, what: str, hint: str | None = None,
-                    timeout: float = 5) -> None:
+                    timeout: float = 5, hint_if_ended: bool = True) -> None:
+        """hint_if_ended: whether the hint also explains a server that has ended (a line
+        that overruns a buffer), or only a wrong line (then how it ended chooses the hint)."""
         line = self.lines.next(self.lab.deadline(timeout))
         if line is None:
             if not self.lab.settle(self.server.proc):  # a server on its way out: seen to be
                 self.lab.expect_running(self.server.proc, f"while {self.name} waits for {what}",
-                                        hint)
+                                        hint if hint_if_ended else None)
             endings = {peers.Ended.EOF: "the server closed the connection",
                        peers.Ended.RESET: "the server reset the connection",
                        peers.Ended.TIMEOUT: f"nothing more came within {timeout:g} s"}
@@ -79,10 +87,14 @@ class Client:
     def expect_welcome(self) -> None:
         self.expect_line(welcome_for(self.me), "the welcome line, with its own address",
                          hint="converse (step 2) sends the welcome first, before it reads "
-                              "anything")
+                              "anything", hint_if_ended=False)
 
     def send(self, data: bytes) -> None:
-        peers.send_all(self.sock, data, self.lab.deadline())
+        try:
+            peers.send_all(self.sock, data, self.lab.deadline())
+        except CheckFailure:  # the connection broke: a server that ended, seen to be
+            self.lab.expect_running(self.server.proc, f"while {self.name} sends")
+            raise
 
     def ask(self, line: bytes, number: int, hint: str | None = None) -> None:
         self.send(line + b"\n")
@@ -224,6 +236,7 @@ def test_server_answers_empty_lines_and_crlf(lab):
         client.expect_line(b"bye", "'bye': 'exit\\r' is 'exit' too")
 
 
+@pytest.mark.memory
 def test_server_rejects_overlong_lines_and_goes_on(lab):
     """A line longer than 256 bytes gets an error answer; the connection and the count go on."""
     with lab.start_server() as server:
@@ -250,6 +263,72 @@ def test_server_rejects_overlong_lines_and_goes_on(lab):
         again.expect_welcome()
         again.ask(b"ok", 1)
         again.leave()
+
+
+def split_around_the_limit() -> list[tuple[int, list[int]]]:
+    """(line length, where its bytes are cut into writes) for the lines around the limit: at
+    each of the last positions of the line, and between the line and its newline."""
+    return [(size, cuts) for size in (MAX_LINE_LEN - 1, MAX_LINE_LEN, MAX_LINE_LEN + 1)
+            for cuts in ([size], [size - 1], [size - 2], [size - 1, size])]
+
+
+def pieces_story(size: int, cuts: list[int]) -> str:
+    """How a line of size bytes cut at cuts arrives, in words: 'the line, then its newline'."""
+    words, start = [], 0
+    for cut in cuts + [size + 1]:
+        end = min(cut, size)
+        part = ("the line" if (start, end) == (0, size) else f"its first {end} bytes"
+                if start == 0 else f"{end - start} more byte{'s' * (end - start != 1)}"
+                if end > start else "")
+        newline = "its newline" if cut == size + 1 else ""
+        words.append(" and ".join(w for w in (part, newline) if w) or "nothing")
+        start = end
+    return ", then ".join(words)
+
+
+def test_server_reads_lines_split_around_the_limit(lab):
+    """Lines of 255, 256 and 257 bytes, each cut into writes at its last positions and before
+    its newline, each piece read by the server before the next is sent: the limit holds
+    wherever a line is split (256 bytes answered, 257 refused)."""
+    with lab.start_server() as server:
+        client = Client(lab, server)
+        client.expect_welcome()
+        for number, (size, cuts) in enumerate(split_around_the_limit(), 1):
+            line = (b"%d" % number * size)[:size]
+            data = line + b"\n"
+            pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+            how = pieces_story(size, cuts)
+            lab.story.step(f"send a {size}-byte line in {len(pieces)} writes, each read by the "
+                           f"server before the next: {how}")
+            arrived = f"the {size}-byte line arrived in {len(pieces)} segments: {how}"
+            if not peers.send_split(client.sock, pieces, lab.deadline()):
+                lab.expect_running(server.proc, f"while it reads {arrived}")
+                raise CheckFailure(f"the server should read each piece of a line as it comes "
+                                   f"({arrived})", actual="the first pieces were not read "
+                                   f"within {lab.deadline().seconds:g} s",
+                                   hint="read_line (step 3): while there is no newline in the "
+                                        "buffer and it is not full, receive_more and look again")
+            if size <= MAX_LINE_LEN:
+                client.expect_line(f"{number}: ".encode() + line,
+                                   f"the answer to line {number}, {size} bytes ({arrived})",
+                                   hint=f"read_line (step 3): a line of up to {MAX_LINE_LEN} "
+                                        f"bytes is allowed however it arrives. The buffer has "
+                                        f"room for exactly {MAX_LINE_LEN} bytes and the newline "
+                                        f"({MAX_LINE_LEN + 1}): it is full only when all "
+                                        f"{MAX_LINE_LEN + 1} are used (r->len == sizeof r->buf); "
+                                        "keep no byte for a '\\0': the line's '\\0' takes the "
+                                        "newline's place")
+            else:
+                client.expect_line(f"error: line {number} is longer than {MAX_LINE_LEN} "
+                                   "bytes".encode(), f"an error answer for line {number}, "
+                                   f"{size} bytes ({arrived})",
+                                   hint=f"read_line (step 3): {MAX_LINE_LEN + 1} bytes without "
+                                        "a newline fill the buffer: the line is too long, "
+                                        "however it arrives; drop it and read on to its newline")
+        client.leave()
+        closed = wait_closed_lines(lab, server, 1)[0]
+        expect_equal(closed.group(0), f"closed {client.me} after {number} lines",
+                     "the server should count every line, split or not")
 
 
 def test_server_count_restarts_for_each_client(lab):
@@ -321,7 +400,9 @@ def test_server_second_client_waits_for_the_first(lab):
         first.leave()
         second.expect_welcome()
         second.expect_line(b"1: two", "the answer to 'two', sent while it waited",
-                           hint="the line waited in the kernel's buffer; it is line 1 of client 2")
+                           hint="the line waited in the kernel's buffer; it is line 1 of "
+                                "client 2. A higher number means the count went on from client "
+                                "1's lines: start it at 0 for every connection")
         second.leave()
         closed = wait_closed_lines(lab, server, 2)
         log = server.proc.stdout.text
@@ -396,6 +477,28 @@ def test_server_does_not_spin_when_a_client_closes(lab):
                expected="a server asleep in poll/recv between lines",
                actual=f"{used:.1f} s of CPU in {wall:.1f} s",
                hint="a loop that calls recv() again after it returned 0 never sleeps")
+
+
+def test_server_prints_no_error_after_clients_that_leave_normally(lab):
+    """A client that says 'exit' and one that closes its side after a line both leave
+    normally: the server writes nothing on stderr, where only problems with a client go."""
+    with lab.start_server() as server:
+        lab.story.step("a client sends 'hello', then 'exit', reads 'bye' and the end")
+        client = Client(lab, server)
+        client.expect_welcome()
+        client.ask(b"hello", 1)
+        client.leave()
+        lab.story.step("a second client sends 'hello', then closes (an orderly close: FIN)")
+        client = Client(lab, server, "the second client")
+        client.expect_welcome()
+        client.ask(b"hello", 1)
+        client.close()
+        wait_closed_lines(lab, server, 2)
+        lab.stop_and_expect_no_errors(
+            server, "one client said 'exit', the other closed its side",
+            hint="converse (step 2): read_line returning LINE_END (recv() returned 0: the "
+                 "client closed its side) is a normal end, not a problem: return without a "
+                 "word on stderr. warn_errno() is for LINE_ERROR (recv() returned -1: a reset)")
 
 
 def test_server_survives_clients_that_reset(lab):
@@ -624,6 +727,23 @@ def test_client_waits_for_the_last_answer(lab):
                       "the next line, and at the end print what comes until the server closes")
 
 
+def test_client_prints_no_error_after_a_normal_session(lab):
+    """At the end of its input the client closes its side and prints what comes until the
+    server closes: a normal end, so it exits 0 and writes nothing on stderr."""
+    with NumberingPeer() as peer:
+        lab.story.step("run the client with input 'one', then the end of input")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"one\n")
+        peer.finish(lab)
+    result.expect_status(0)
+    expect_equal(result.stdout, expected_output(peer, [b"1: one"]),
+                 "the client should print the welcome and the answer to 'one'")
+    lab.expect_no_errors(
+        result.proc, "the end of its input, then the server's close",
+        hint="talk (step 4): after shutdown(), the server closing the connection is the "
+             "normal end of the session: print the lines that come until read_line returns "
+             "false, and say nothing. Only a close before an answer (print_answer) is an error")
+
+
 def test_client_server_closing_early_is_an_error(lab):
     """The server closes without answering: the client says so and exits 1."""
     with NumberingPeer(answers=1) as peer:
@@ -660,6 +780,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_session(lab):
     """The real client and server: a whole session, as the handout shows it."""
     with lab.start_server() as server:

@@ -19,6 +19,8 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, CheckFailure, Deadline, expect, expect_equal, peers,
                      poll_until, show)
 
@@ -33,6 +35,14 @@ SHARED_STATE_HINT = ("each thread needs a context of its own: malloc one per con
 ONE_THREAD_HINT = ("start_client_thread (step 1): one thread per connection, so that the main "
                    "thread only accepts and goes back to accept at once: a server that talks "
                    "to one client at a time keeps every other waiting")
+ADDRESS_COPY_HINT = ("the welcome names another client's address: the thread read it from a "
+                     "buffer of the accept loop, which the next accept() overwrites; copy the "
+                     "address into the thread's own context (malloc one per connection) before "
+                     "pthread_create")
+FD_SHARED_HINT = ("two threads served one connection, so another had none: give each thread "
+                  "its own copy of the descriptor in a context of its own (malloc one per "
+                  "connection), never &fd of the accept loop, which the next accept() "
+                  "overwrites")
 SURVIVE_HINT = ("a client that resets or vanishes must never stop the server: a failed send or "
                 "recv ends only its own conversation (converse, step 2, returns; never die(), "
                 "whose exit() ends every thread), and send() needs MSG_NOSIGNAL")
@@ -67,10 +77,13 @@ class Client:
                 ending = {peers.Ended.TIMEOUT: f"nothing more came within {deadline.seconds:g} s",
                           peers.Ended.EOF: "the server closed the connection",
                           peers.Ended.RESET: "the server reset the connection"}.get(got.ended, got.ended)
+                running = self.lab.settle(self.server.proc)
+                if running and "Bad file descriptor" in self.server.proc.stderr.text:
+                    # a descriptor closed twice: the evidence of one shared by two threads
+                    hint = "the server's stderr says 'Bad file descriptor': " + FD_SHARED_HINT
                 raise CheckFailure(f"{self.label} should get {what}",
                                    actual=f"it received {show(self.pending)}, then {ending}",
-                                   hint=hint if self.lab.settle(self.server.proc)
-                                   else SURVIVE_HINT)
+                                   hint=hint if running else SURVIVE_HINT)
         line, _, self.pending = self.pending.partition(b"\n")
         return line + b"\n"
 
@@ -81,10 +94,15 @@ class Client:
 
     def expect_welcome(self, deadline: Deadline | None = None, hint: str | None = None) -> None:
         """hint: what a server whose welcome does not come most likely got wrong."""
-        self.expect_line(WELCOME.format(self.me).encode(), "the welcome line with its own "
-                         "address", deadline=deadline,
-                         hint=hint or "converse (step 2) sends the welcome first, as soon as "
-                                      "the connection's thread starts")
+        hint = hint or "converse (step 2) sends the welcome first, as soon as the " \
+                       "connection's thread starts"
+        line = self.read_line("the welcome line with its own address", deadline, hint)
+        pattern = re.escape(WELCOME).replace(re.escape("{}"), f"({ADDR})")
+        other = re.fullmatch(pattern, line.decode(errors="replace"))
+        if other and other.group(1) != str(self.me):
+            hint = ADDRESS_COPY_HINT  # the welcome came, with another address in it
+        expect_equal(line, WELCOME.format(self.me).encode(),
+                     f"{self.label} should get the welcome line with its own address", hint=hint)
 
     def expect_closed(self, why: str) -> None:
         rest = peers.recv_until_closed(self.sock, self.lab.deadline())
@@ -97,6 +115,39 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def welcomed_twice(clients: list[Client]) -> CheckFailure | None:
+    """When a client got no welcome: did another get two? Each client's received bytes are
+    looked at without taking them (MSG_PEEK). Two welcomes on one connection mean two threads
+    serve it. Returns the failure that says so, or None."""
+    for i, client in enumerate(clients):
+        waiting = b""
+        try:  # only a socket with bytes waiting: a recv() would wait for the socket's timeout
+            if select.select([client.sock], [], [], 0)[0]:
+                waiting = client.sock.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+        count = (client.pending + waiting).count(b"Welcome! You are ")
+        if count >= 2:
+            return CheckFailure("each client should get one welcome, and every client one",
+                                actual=f"client {i} received {count} welcome lines on its "
+                                       "connection", hint=FD_SHARED_HINT)
+    return None
+
+
+def expect_welcomes(clients: list[Client], hint: str | None = None) -> None:
+    """Each client's welcome, in order; a missing one explained by a doubled one if any."""
+    for client in clients:
+        try:
+            client.expect_welcome(hint=hint)
+        except CheckFailure as failure:
+            doubled = welcomed_twice(clients) if not client.pending else None
+            if doubled is None:
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected,
+                               actual=f"{failure.actual}; {doubled.actual}",
+                               hint=doubled.hint) from None
 
 
 def hello(name: str) -> bytes:
@@ -133,8 +184,7 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
                 hint=SHARED_STATE_HINT)
 
     try:
-        for client in clients:
-            client.expect_welcome(hint=ONE_THREAD_HINT)
+        expect_welcomes(clients, hint=ONE_THREAD_HINT)
         for r in range(rounds):
             lab.story.step(f"round {r + 1} of {rounds}: each of the {count} clients sends "
                            f"{per_write} name(s) of its own in one write, the last one only "
@@ -173,6 +223,60 @@ def talk_in_rounds(lab, server, count: int, rounds: int, tag: str,
         for client in clients:
             client.close()
     return sent
+
+
+def process_limits(proc) -> dict[str, int | None]:
+    """The soft limits the program runs under, from /proc/PID/limits: "processes" and
+    "address space" (bytes); None where unlimited or unreadable."""
+    try:
+        text = Path(f"/proc/{proc.pid}/limits").read_text()
+    except OSError:
+        return {}
+    found = {}
+    for name in ("processes", "address space"):
+        match = re.search(rf"^Max {name}\s+(\S+)", text, re.MULTILINE)
+        found[name] = int(match.group(1)) if match and match.group(1).isdigit() else None
+    return found
+
+
+THREAD_STACK_KB = 8 * 1024  # glibc's default thread stack (RLIMIT_STACK, 8 MiB)
+DETACH_HINT = ("threads never detached or joined: start_client_thread (step 1): "
+               "pthread_detach() each client thread, or no one frees its stack (8 MiB) when it "
+               "ends")
+
+
+def stacks_kept(lab, proc, failure: CheckFailure, vm0: int, threads0: int,
+                measured: tuple[int, int] | None, limits: dict) -> CheckFailure | None:
+    """A client got no conversation: is it because the server's address space is full of the
+    stacks of threads that ended, so that pthread_create() failed? Only if the evidence says
+    so: the server's stderr reports EAGAIN ("Resource temporarily unavailable"), and its
+    VmSize (now, or after the last batch if it has ended) holds far more stacks than it has
+    threads. Returns the failure that says so, or None."""
+    refused = [line for line in proc.stderr.lines()
+               if "Resource temporarily unavailable" in line or "EAGAIN" in line]
+    vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+    if vm is None or threads is None:
+        vm, threads = measured or (None, None)
+    if not refused or vm is None or threads is None:
+        return None
+    kept = (vm - vm0) // THREAD_STACK_KB - max(threads - threads0, 0)
+    if kept < 8:  # a few stacks' worth is glibc's cache, not a leak
+        return None
+    nproc, space = limits.get("processes"), limits.get("address space")
+    who = "grading allows" if lab.settings.limits else "this system allows"
+    allowed = " and ".join(part for part in (
+        f"{nproc} processes (threads count)" if nproc else "",
+        f"{space >> 20} MiB of address space" if space else "") if part)
+    return CheckFailure(
+        failure.what, expected=failure.expected,
+        actual=f"{failure.actual}; the server's stderr says {show(refused[-1])} "
+               f"({len(refused)} time(s)); its VmSize is {vm} kB, {vm - vm0} kB above the "
+               f"warm-up's with {threads} thread(s) running: the stacks of about {kept} "
+               "threads that have ended",
+        hint=f"threads never detached or joined: {who} {allowed or 'only so much'}, and "
+             "every ended thread that no one detached or joined keeps its stack (8 MiB), so "
+             "pthread_create() fails with EAGAIN once they fill it: start_client_thread "
+             "(step 1): pthread_detach() each client thread")
 
 
 def status_field(proc, field: str) -> int | None:
@@ -220,6 +324,33 @@ def test_server_welcomes_and_greets_every_line(lab):
                           f"'connection from {client.me} closed' once the client has left")
 
 
+def test_server_prints_no_error_after_clients_that_leave_normally(lab):
+    """A client that says 'exit' and one that closes its side after a name both leave
+    normally: the server writes nothing on stderr, where only errors go."""
+    with lab.start_server() as server:
+        for label, leave in (("the first client", "says 'exit'"),
+                             ("the second client", "closes (an orderly close: FIN)")):
+            lab.story.step(f"{label} sends 'Ada', reads its reply, then {leave}")
+            client = Client(lab, server, label)
+            with client.sock:
+                client.expect_welcome()
+                client.send(b"Ada\n")
+                client.expect_line(hello("Ada"), "'Hello, Ada!'")
+                if "exit" in leave:
+                    client.send(b"exit\n")
+                    client.expect_line(b"Bye!\n", "'Bye!'")
+                    client.expect_closed("after 'exit'")
+            lab.expect_stdout(server.proc, rf"^connection from {re.escape(str(client.me))} "
+                              "closed$", f"'connection from {client.me} closed' once "
+                              f"{label} has left")
+        lab.stop_and_expect_no_errors(
+            server, "one client said 'exit', the other closed its side",
+            hint="converse (step 2): recv_line returning -1 with errno 0 means the client "
+                 "left (recv() returned 0): a normal end, so return without a word on stderr. "
+                 "warn_errno() only when errno is not 0 (perror() with errno 0 prints "
+                 "'Success')")
+
+
 def test_server_rejects_bad_names_and_goes_on(lab):
     """Step 2: a bad name, or a line too long, gets an error line; the conversation goes on."""
     with lab.start_server() as server:
@@ -242,6 +373,46 @@ def test_server_rejects_bad_names_and_goes_on(lab):
                                hint="the given recv_line() reads such a line to its end and "
                                     "fails with EMSGSIZE")
             client.expect_line(hello("Grace"), "'Hello, Grace!' for the line after it")
+
+
+LONGEST_LINE = 255  # the handout's longest line, in bytes before the newline
+
+
+def test_server_reads_lines_split_around_the_limit(lab):
+    """Lines of 255, 256 and 257 bytes (the last of them 'Z', a good name on its own), each cut
+    into writes at its last positions and before its newline, each piece read by the server
+    before the next is sent: every one gets exactly one error line, however it is split."""
+    with lab.start_server() as server:
+        lab.story.step("connect and read the welcome line")
+        client = Client(lab, server)
+        with client.sock:
+            client.expect_welcome()
+            for size in (LONGEST_LINE, LONGEST_LINE + 1, LONGEST_LINE + 2):
+                data = b"y" * (size - 1) + b"Z\n"
+                for cuts in ([size], [size - 1], [size - 2], [size - 1, size]):
+                    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+                    how = " + ".join(f"{len(p)} byte{'s' * (len(p) != 1)}" for p in pieces)
+                    arrived = (f"the {size}-byte line (its newline included: {size + 1} "
+                               f"bytes) arrived in {len(pieces)} segments: {how}")
+                    lab.story.step(f"send a {size}-byte line ending in 'Z' in {len(pieces)} "
+                                   f"writes, each read by the server before the next: {how}")
+                    if not peers.send_split(client.sock, pieces, lab.deadline()):
+                        raise CheckFailure("the server should read each piece of a line as "
+                                           f"it comes ({arrived})", actual="the first pieces "
+                                           "were not read in time", hint=SURVIVE_HINT
+                                           if not lab.settle(server.proc) else None)
+                    client.expect_line(BAD_NAME, f"one error line for it ({arrived})",
+                                       hint="recv_line (given): a line longer than the buffer "
+                                            "is dropped to its very end: once the buffer is "
+                                            "full without a newline, skip every byte up to "
+                                            "the newline, wherever the segments end; the "
+                                            "bytes after the first bufferful ('Z') are not a "
+                                            "name of their own")
+            lab.story.step("send 'Ada'")
+            client.send(b"Ada\n")
+            client.expect_line(hello("Ada"), "'Hello, Ada!': one answer per line, nothing more",
+                               hint="each line, however long and however split, gets one "
+                                    "answer: the error line for a long line, and no other")
 
 
 def test_server_an_idle_client_blocks_nobody(lab):
@@ -320,8 +491,8 @@ def test_server_clients_arriving_at_once_keep_their_own_addresses(lab):
             for client, name in zip(clients, names):
                 client.send(name.encode() + b"\n")
             lab.story.step("each client reads its welcome and the reply to its name")
+            expect_welcomes(clients)
             for client, name in zip(clients, names):
-                client.expect_welcome()
                 client.expect_line(hello(name), f"the reply to its own name {name!r}",
                                    hint=SHARED_STATE_HINT)
             lab.story.step(f"wait for the server to log all {count} names")
@@ -391,6 +562,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
     # about: the stack (8 MiB) of every thread that was neither detached nor joined.
     with lab.start_server(env={"MALLOC_ARENA_MAX": "1"}) as server:
         proc = server.proc
+        limits = process_limits(proc)
         threads0, fds0 = status_field(proc, "Threads"), proc.open_fds()
 
         def settled():
@@ -407,11 +579,17 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
 
         lab.story.step(f"{total} connections, {batch} at a time (VmSize {vm0} kB after the "
                        "warm-up)")
-        for _ in range(total // batch):
-            talk_in_rounds(lab, server, batch, rounds=1, tag="b")
-        poll_until(settled, lab.deadline())
-        lab.story.step("one more client alone")
-        one_conversation(lab, server)
+        measured = None  # (VmSize, Threads) after the last batch: evidence if a later one fails
+        try:
+            for _ in range(total // batch):
+                talk_in_rounds(lab, server, batch, rounds=1, tag="b")
+                vm, threads = status_field(proc, "VmSize"), status_field(proc, "Threads")
+                measured = (vm, threads) if vm is not None and threads is not None else measured
+            poll_until(settled, lab.deadline())
+            lab.story.step("one more client alone")
+            one_conversation(lab, server)
+        except CheckFailure as failure:
+            raise stacks_kept(lab, proc, failure, vm0, threads0, measured, limits) or failure
 
         lab.story.step("wait for the server's threads to end, then compare")
         slack_kb = 4 * 1024  # a single thread's stack is 8 MiB: one kept is already too many
@@ -438,8 +616,7 @@ def test_server_threads_memory_and_fds_return_to_baseline(lab):
                expected=f"VmSize at most {vm0 + slack_kb} kB ({vm0} kB after the warm-up, "
                         f"plus {slack_kb} kB)",
                actual=f"{vm} kB after {total + 1} more connections",
-               hint="start_client_thread (step 1): pthread_detach() each client thread: one "
-                    "neither detached nor joined keeps its stack (8 MiB) after it ends")
+               hint=DETACH_HINT)
 
 
 def vanish_mid_conversation(lab, server) -> None:
@@ -458,26 +635,30 @@ def test_server_survives_vanishing_clients(lab):
     """Clients that reset, close without a word, or vanish mid-conversation never stop the
     server."""
     with lab.start_server() as server:
-        lab.story.step("connect and reset at once (RST, as when a client crashes)")
-        peers.reset(peers.connect(server.address, lab.deadline()))
-        lab.story.step("connect and close without reading or sending anything")
-        peers.connect(server.address, lab.deadline()).close()
-        lab.story.step("read the welcome, send a name and reset before the reply comes")
-        client = Client(lab, server)
-        client.expect_welcome()
-        client.send(b"Ada\n")
-        peers.reset(client.sock)
-        for attempt in range(1, 4):
-            lab.story.step(f"read the welcome, send 50 names and close at once, without "
-                           f"reading the replies (try {attempt} of 3)")
-            vanish_mid_conversation(lab, server)
-            lab.story.step("a good client afterwards")
-            good = Client(lab, server, "a later client")
-            with good.sock:
-                good.expect_welcome(deadline=lab.deadline())
-                good.send(b"Grace\n")
-                good.expect_line(hello("Grace"), "'Hello, Grace!'")
+        try:
+            lab.story.step("connect and reset at once (RST, as when a client crashes)")
+            peers.reset(peers.connect(server.address, lab.deadline()))
+            lab.story.step("connect and close without reading or sending anything")
+            peers.connect(server.address, lab.deadline()).close()
+            lab.story.step("read the welcome, send a name and reset before the reply comes")
+            client = Client(lab, server)
+            client.expect_welcome()
+            client.send(b"Ada\n")
+            peers.reset(client.sock)
+            for attempt in range(1, 4):
+                lab.story.step(f"read the welcome, send 50 names and close at once, without "
+                               f"reading the replies (try {attempt} of 3)")
+                vanish_mid_conversation(lab, server)
+                lab.story.step("a good client afterwards")
+                good = Client(lab, server, "a later client")
+                with good.sock:
+                    good.expect_welcome(deadline=lab.deadline())
+                    good.send(b"Grace\n")
+                    good.expect_line(hello("Grace"), "'Hello, Grace!'")
+                lab.expect_running(server.proc, "after clients that vanished")
+        except CheckFailure:  # a connection that failed: a server that ended says why
             lab.expect_running(server.proc, "after clients that vanished")
+            raise
 
 
 def test_server_ends_cleanly_on_sigterm_with_clients_connected(lab):
@@ -626,6 +807,20 @@ def test_client_stops_after_exit(lab):
                  "the client should print 'Bye!' last")
 
 
+def test_client_prints_no_error_after_exit(lab):
+    """Step 5: after 'exit' and 'Bye!' the server closes: the normal end of the session, so
+    the client exits 0 and writes nothing on stderr."""
+    result, _ = run_client(lab, b"Ada\nexit\n")
+    result.expect_status(0)
+    expect_equal(result.stdout, (PEER_WELCOME + hello("Ada") + b"Bye!\n").decode(),
+                 "the client should print the welcome, 'Hello, Ada!' and 'Bye!'")
+    lab.expect_no_errors(
+        result.proc, "'exit' was answered with 'Bye!', then the server closed",
+        hint="converse (step 5): 'Bye!' is the last reply: stop once it is printed. The "
+             "server's close that follows is the normal end of the session, not a reply cut "
+             "short: do not read again and report it")
+
+
 def test_client_sends_every_line_with_one_newline(lab):
     """Step 5: an empty line is sent as a newline; a last line without one gets one."""
     result, received = run_client(lab, b"Ada\n\nGrace")
@@ -679,6 +874,7 @@ def test_client_command_line(lab):
 
 # -- together ------------------------------------------------------------------------------
 
+@pytest.mark.memory
 def test_client_and_server_together(lab):
     """Two real clients: one waits at its prompt while the other talks to the server."""
     with lab.start_server() as server:

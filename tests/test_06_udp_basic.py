@@ -11,12 +11,15 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeerServer, expect,
                      expect_equal, show, silent_port)
 
 LAB = "06-udp-basic"
 
 ADDR = r"(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:.]+\]):(\d+)"
+MAX_DATAGRAM = 65535  # a buffer that holds any datagram
 LARGEST = 65507  # the largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header)
 LOG_RE = rf"^datagram of (\d+) bytes from {ADDR}$"
 
@@ -160,14 +163,71 @@ def test_server_answers_an_empty_datagram(lab):
                           "anything: UDP has no connection to close")
 
 
+def test_server_prints_no_error_after_answering(lab):
+    """Datagrams answered, an empty one among them, are no error: the server writes nothing
+    on stderr."""
+    with lab.start_server() as server, UdpPeer() as peer:
+        lab.story.step("send 'hello' and an empty datagram, read both replies")
+        expect_reply(lab, peer, server, b"hello")
+        expect_equal(reply_to(lab, peer, server, b"", "an empty datagram"), b"",
+                     "the reply to an empty datagram should be empty")
+        sender = re.escape(str(peer.address))
+        lab.expect_stdout(server.proc, rf"^datagram of 0 bytes from {sender}$",
+                          f"'datagram of 0 bytes from {peer.address}'")
+        lab.stop_and_expect_no_errors(
+            server, "two datagrams, each answered",
+            hint="reply (step 3): sendto() returns how many bytes it sent: 0 for an empty "
+                 "datagram, which is a success. Only -1 is a failure (warn_errno); perror() "
+                 "after a success prints 'Success'")
+
+
 def test_server_replies_to_each_sender(lab):
     """Every reply goes to the sender of its request, whoever that is."""
     with lab.start_server() as server, UdpPeer() as a, UdpPeer() as b, UdpPeer() as c:
-        for name, peer in [("A", a), ("B", b), ("C", c), ("A", a)]:
+        peers = {"A": a, "B": b, "C": c}
+        for name in ["A", "B", "C", "A"]:
+            peer, data = peers[name], f"from {name.lower()}".encode()
             lab.story.step(f"peer {name} at {peer.address} sends 'from {name.lower()}'")
-            expect_reply(lab, peer, server, f"from {name.lower()}".encode(),
-                         hint="answer each datagram to the address its recvfrom() gave, and "
-                              "keep the socket open to everyone (no connect() on the server)")
+            try:
+                expect_reply(lab, peer, server, data,
+                             hint="answer each datagram to the address its recvfrom() gave, "
+                                  "and keep the socket open to everyone (no connect() on the "
+                                  "server)")
+            except CheckFailure as failure:
+                hint = where_the_reply_went(server, peers, name, upper(data))
+                if hint is None:
+                    raise
+                raise CheckFailure(failure.what, expected=failure.expected,
+                                   actual=failure.actual, hint=hint) from None
+
+
+def where_the_reply_went(server, peers: dict[str, UdpPeer], name: str, reply: bytes) -> str | None:
+    """When peer `name` got no reply, the hint that fits what became of its datagram, or None:
+    the reply went to another peer (an address kept from an earlier datagram), or the server
+    never logged the datagram (a socket connect()ed to its first client drops the others)."""
+    for other, peer in peers.items():
+        if other == name:
+            continue
+        peer.sock.setblocking(False)  # the reply, had it gone there, is waiting already
+        try:
+            got = peer.sock.recv(MAX_DATAGRAM)
+        except BlockingIOError:
+            got = None
+        finally:
+            peer.sock.setblocking(True)
+        if got == reply:
+            return (f"reply (step 3): the answer to peer {name} went to peer {other}, an "
+                    "earlier sender: sendto() each reply to the address that recvfrom() gave "
+                    "for this datagram, never one kept from before")
+    senders = {f"{m.group(2)}:{m.group(3)}"
+               for m in re.finditer(LOG_RE, server.proc.stdout.text, re.MULTILINE)}
+    sender = str(peers[name].address)
+    if server.proc.running and senders and sender not in senders:  # it logs, but not this one
+        return (f"the server never received peer {name}'s datagram (no 'datagram of N bytes "
+                f"from {sender}' line): a UDP socket that connect()s to its first client "
+                "receives from that client only, and the kernel drops the rest. Never "
+                "connect() the server's socket")
+    return None
 
 
 def test_server_survives_garbage_and_vanished_senders(lab):
@@ -340,6 +400,22 @@ def test_client_empty_message(lab):
                  hint="recvfrom() returning 0 is an empty datagram: print it, it is the reply")
 
 
+def test_client_prints_no_error_after_an_empty_reply(lab):
+    """Step 6: an empty reply that comes in time is a reply like any other: the client prints
+    it, exits 0, and writes nothing on stderr."""
+    with answering(b"") as peer:
+        lab.story.step("run the client with nothing on stdin, against a Python server that "
+                       "answers with an empty datagram")
+        result = lab.run("client", "-p", str(peer.address.port), input=b"")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(printed_reply(result, peer.address), b"", "the reply printed should be empty")
+    lab.expect_no_errors(
+        result.proc, "the server's empty reply came in time",
+        hint="receive_reply (step 6): recvfrom() returning 0 is an empty datagram, the reply, "
+             "not a closed connection (UDP has none): return it and say nothing on stderr")
+
+
 def expect_gives_up(lab, args: list[str], at_least: float, timeout: float) -> None:
     with silent_port() as nobody:
         lab.story.step(f"run: client -p {nobody.port} {' '.join(args)}  (a port where a socket "
@@ -418,6 +494,7 @@ def test_client_and_server_agree_on_the_clients_port(lab):
                      "the client should print the server's uppercase reply")
 
 
+@pytest.mark.memory
 def test_client_and_server_largest_and_empty_messages(lab):
     """65507 bytes and 0 bytes both make the round trip through the two programs."""
     data = some_bytes(LARGEST, 8)

@@ -15,6 +15,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness import (PAST_THE_LAST_PORT, Address, CheckFailure, UdpPeer, UdpPeerServer, expect,
                      expect_equal, show, silent_port)
 
@@ -78,9 +80,12 @@ def ask(lab, server, data: bytes, peer: UdpPeer | None = None) -> bytes:
     return reply
 
 
-def expect_error(lab, server, data: bytes, why: str, hint: str | None = None) -> bytes:
-    """hint: the step that should have turned the request into an error."""
+def expect_error(lab, server, data: bytes, why: str, hint=None) -> bytes:
+    """hint: the step that should have turned the request into an error, or a function that
+    names it from the reply that came instead."""
     reply = ask(lab, server, data)
+    if callable(hint) and not reply.startswith(b"error:"):
+        hint = hint(reply)
     expect(reply.startswith(b"error:"), f"{why}: the reply should be an error",
            expected="a reply starting with 'error:'", actual=show(reply),
            hint=hint or "check the request before you hand it to strftime() (check_format, "
@@ -109,10 +114,14 @@ def expect_time(lab, server, fmt: str, offset: int = 0, what: str = "",
     reply = ask(lab, server, fmt.encode())
     after = time.time()
     choices = times_around(fmt, before, after, offset)
+    cut = reply and reply not in choices and any(c.startswith(reply) for c in choices)
     expect(reply in choices, what or f"the server should write the time as {fmt!r} asks",
            expected=" or ".join(sorted(show(c) for c in choices)[:3]), actual=show(reply),
-           hint=hint or "format_time (step 4): strftime() with the request as its format, on "
-                        "localtime_r() of time()")
+           hint=hint or (f"the reply is only the first {len(reply)} bytes of the result: one "
+                         "sendto() per reply, with the whole result; two sendto()s are two "
+                         "datagrams, and the first is taken for the whole reply" if cut else
+                         "format_time (step 4): strftime() with the request as its format, "
+                         "on localtime_r() of time()"))
     return reply
 
 
@@ -216,6 +225,7 @@ def test_server_rejects_an_oversized_format_and_goes_on(lab):
         expect_still_answers(lab, server)
 
 
+@pytest.mark.memory
 def test_server_request_without_nul_at_any_size(lab):
     """Step 2: a datagram is not a string: requests of 1023 to 65507 bytes, none with a NUL,
     are received without writing past the buffer."""
@@ -233,17 +243,33 @@ DOES_NOT_FIT_HINT = ("format_time (step 4): strftime() into a buffer with room f
                      "' ' + the format, so that 0 can only mean that)")
 
 
+def does_not_fit_hint(reply: bytes) -> str:
+    """Why a result over 1024 bytes was not an error, from the reply that came instead: an
+    empty reply is strftime()'s 0 taken for an empty result; a longer reply is a result buffer
+    with no bound of 1024 bytes."""
+    if reply == b"":
+        return ("format_time (step 4): strftime() returned 0 because the result did not fit, "
+                "and an empty reply went out: here 0 means 'does not fit', an error reply "
+                "(format ' ' + the format, so that 0 can only mean that)")
+    if len(reply) > RESULT_MAX:
+        return (f"format_time (step 4): the result came back whole, {len(reply)} bytes: over "
+                f"the {RESULT_MAX} bytes a result may have. Give strftime() a buffer with room "
+                f"for {RESULT_MAX} bytes (and the NUL), no more: it returns 0 when the result "
+                "does not fit, and that is an error reply")
+    return DOES_NOT_FIT_HINT
+
+
 def test_server_over_expanding_format_gets_an_error(lab):
     """Step 4: a short format with a long result: more than 1024 bytes is an error."""
     with lab.start_server(env=UTC) as server:
         expect_error(lab, server, b"%c" * 128, "'%c' 128 times (3072 bytes of result)",
-                     hint=DOES_NOT_FIT_HINT)
+                     hint=does_not_fit_hint)
         expect_still_answers(lab, server)
         fits = b"%c" * 42 + b"x" * (RESULT_MAX - 42 * C_TIME_LEN)
         reply = ask(lab, server, fits)
         expect_equal(len(reply), RESULT_MAX, "a result of exactly 1024 bytes should come back "
                      "whole", hint="the result buffer needs room for 1024 bytes and the NUL")
-        expect_error(lab, server, fits + b"x", "a result of 1025 bytes", hint=DOES_NOT_FIT_HINT)
+        expect_error(lab, server, fits + b"x", "a result of 1025 bytes", hint=does_not_fit_hint)
         expect_still_answers(lab, server)
 
 
@@ -420,6 +446,7 @@ def replying(reply: bytes):
     return lambda data, sender, server: reply
 
 
+@pytest.mark.memory
 def test_client_sends_the_format_and_prints_the_reply(lab):
     """Step 6-8: -f FORMAT goes out as one datagram; the reply is printed on stdout."""
     with UdpPeerServer(replying(b"12:34:56")) as peer:
@@ -455,6 +482,23 @@ def test_client_prints_any_reply_whole(lab):
         expect_equal(result.stdout_bytes, reply + b"\n", f"the {len(reply)}-byte reply should be "
                      "printed whole, then a newline", hint="print_reply (step 8): the reply is "
                      "bytes, not a C string: fwrite() exactly its length, then a newline")
+
+
+def test_client_prints_no_error_after_an_empty_reply(lab):
+    """Step 7-8: an empty reply (a format such as %Z that gives nothing) is a reply like any
+    other: an empty line on stdout, status 0, nothing on stderr."""
+    with UdpPeerServer(replying(b"")) as peer:
+        lab.story.step("run: client -f '%Z', against a Python UDP server that replies with "
+                       "an empty datagram")
+        result = run_client(lab, "-p", str(peer.address.port), "-f", "%Z")
+        peer.check()
+    result.expect_status(0)
+    expect_equal(result.stdout, "\n", "the client should print the empty reply: a newline")
+    lab.expect_no_errors(
+        result.proc, "the server answered, with an empty datagram",
+        hint="receive_reply (step 7): recv() returning 0 is an empty datagram, a reply like "
+             "any other, not a closed connection (UDP has none): print it, say nothing on "
+             "stderr")
 
 
 def expect_error_status(result) -> None:
@@ -528,7 +572,10 @@ def test_client_and_server_together(lab):
         lab.story.step("run: client -f '%z %Z'")
         result = run_client(lab, "-p", server.port, "-f", "%z %Z")
         result.expect_status(0)
-        expect_equal(result.stdout, "+0900 JST\n", f"the server runs with TZ={TOKYO['TZ']}")
+        expect_equal(result.stdout, "+0900 JST\n", f"the server runs with TZ={TOKYO['TZ']}",
+                     hint="format_time (step 4): localtime_r(), not gmtime_r(): the time is "
+                          "UTC, not the zone TZ names" if result.stdout.startswith("+0000")
+                     else None)
         lab.story.step("run the client without -f")
         result = run_client(lab, "-p", server.port)
         result.expect_status(0)

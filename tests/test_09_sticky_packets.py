@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from harness import (MAX_HEADER_LEN, CheckFailure, Deadline, Ended, Reader, content, expect,
-                     expect_equal, frame, header_for, header_frame, peers, poll_until,
-                     seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
+                     expect_equal, frame, header_for, header_frame, length_hint, peers,
+                     poll_until, seed_upload_bytes, sha256, show, trailer_for, upload_bytes)
 
 LAB = "09-sticky-packets"
 
@@ -80,6 +80,39 @@ def expect_stderr(lab, proc, pattern: str, what: str, hint: str | None = None,
                            expected=f"a line matching {pattern!r}",
                            actual=f"its stderr is {show(proc.stderr.text)}", hint=hint)
     return match
+
+
+def byte_swapped(length: int) -> int:
+    """length's 4 big-endian bytes read in this machine's byte order (little-endian)."""
+    return struct.unpack("<I", struct.pack("!I", length))[0]
+
+
+def misread_prefix_hint(lab, proc, length: int, start: int) -> str | None:
+    """Why a frame of `length` bytes got no reply at all, when the server says so on stderr
+    (after offset start): a refusal of the byte-swapped length is a prefix read without
+    ntohl(). None when the server refuses nothing of the kind within a short wait."""
+    pattern = re.compile(rf"refused a frame of {byte_swapped(length)} bytes")
+    if proc.stderr.wait_for(lambda data: pattern.search(data.decode("utf-8", "replace"), start),
+                            lab.deadline(1)) is None:
+        return None
+    return (f"the server refused the frame as {byte_swapped(length)} bytes: that is the prefix "
+            f"{struct.pack('!I', length).hex(' ')} ({length}) read in this machine's byte order "
+            "(little-endian). Read the prefix with ntohl(), and send yours with htonl()")
+
+
+def over_limit_hint(proc, length: int, start: int) -> str:
+    """Why a frame of `length` bytes (over the limit) was not refused as it should be, from
+    what the server printed after offset start: a refusal of the byte-swapped length is a
+    missing ntohl(); no refusal at all is a limit never checked (0xFFFFFFFF reads the same in
+    either byte order, so byte order cannot be the cause there)."""
+    swapped = byte_swapped(length)
+    refused = re.findall(r"refused a frame of (\d+) bytes", proc.stderr.text[start:])
+    if str(swapped) in refused and swapped != length:
+        return (f"the server read the prefix as {swapped}: this machine's byte order. Read "
+                "the 4 bytes of the prefix in network byte order: ntohl()")
+    return (f"the length was not compared with the limit: a frame of {length} bytes is over "
+            f"{MAX_FRAME_LEN} and must be refused (hang up, and say so on stderr) before "
+            "anything is allocated or read for it")
 
 
 def started_writing(updir: Path) -> bool:
@@ -186,13 +219,31 @@ def test_naive_client_and_server_together(lab):
 
 # -- part 2: length-prefixed frames ---------------------------------------------------------
 
+ONE_RECV_HINT = ("the server hung up while the bytes were still arriving one at a time: recv() "
+                 "returns what has arrived, maybe 1 byte, not all you asked for: loop until "
+                 "you have the 4 bytes of the length, then until you have the whole payload")
+
+
+def send_slowly(sock, data: bytes, pieces: int, gap: float, deadline) -> None:
+    """peers.send_in_pieces. A well-formed stream sent one byte per write that the server
+    breaks before it has every byte: the server took what one recv() returned for all it
+    asked for (whole frames in one write pass elsewhere, so the pieces are the difference)."""
+    try:
+        peers.send_in_pieces(sock, data, pieces, gap, deadline)
+    except CheckFailure as failure:
+        if pieces != 1 or "connection broke" not in failure.what:
+            raise
+        raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                           hint=ONE_RECV_HINT) from None
+
+
 def echo(lab, server, data: bytes, count: int, pieces: int = 0,
          timeout: float = 5) -> list[bytes]:
     """Writes data (one write, or `pieces` bytes per write) and reads `count` framed replies;
     then expects the server to close when we do."""
     with peers.connect(server.address, lab.deadline()) as sock:
         if pieces:
-            peers.send_in_pieces(sock, data, pieces, 0.002, lab.deadline(20))
+            send_slowly(sock, data, pieces, 0.002, lab.deadline(20))
         else:
             peers.send_all(sock, data, lab.deadline(timeout))
         reader = Reader(sock, lab.deadline(timeout))
@@ -205,6 +256,7 @@ def echo(lab, server, data: bytes, count: int, pieces: int = 0,
     return replies
 
 
+@pytest.mark.memory
 def test_echo_one_frame(lab):
     """Steps 2-6: a frame holding "hello" is answered with the same frame, byte for byte."""
     with lab.start_server("echo") as server:
@@ -213,9 +265,12 @@ def test_echo_one_frame(lab):
             peers.send_all(sock, frame(b"hello"), lab.deadline())
             reader = Reader(sock, lab.deadline())
             raw = reader.upto(9)
+        hint = "read exactly 4 bytes, ntohl(), then exactly that many bytes; reply with " \
+               "htonl(length) and the payload"
+        if raw == b"":
+            hint = misread_prefix_hint(lab, server.proc, 5, 0) or hint
         expect_equal(raw, frame(b"hello"), "the reply should be the length 5 as 4 big-endian "
-                     "bytes, then 'hello'", hint="read exactly 4 bytes, ntohl(), then exactly "
-                     "that many bytes; reply with htonl(length) and the payload")
+                     "bytes, then 'hello'", hint=hint)
         lab.expect_stdout(server.proc, r'^message 1: 5 bytes "hello"$',
                           "'message 1: 5 bytes \"hello\"'")
 
@@ -228,15 +283,25 @@ def test_echo_length_is_network_byte_order(lab):
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, frame(payload), lab.deadline())
             prefix = Reader(sock, lab.deadline()).upto(4)
-        expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should be 258 in network "
-                     "byte order, most significant byte first", hint="htonl() before sending")
+        hint = "htonl() before sending"
+        if len(prefix) == 4:
+            hint = length_hint(struct.unpack("!I", prefix)[0], payload, hint)
+        elif prefix == b"":
+            hint = misread_prefix_hint(lab, server.proc, len(payload), 0) or hint
+        expect_equal(prefix, b"\x00\x00\x01\x02", "the reply's prefix should announce the 258 "
+                     "bytes sent, most significant byte first", hint=hint)
         lab.story.step("send the prefix the tutorials' struct.pack('i', 5) makes: 05 00 00 00")
+        logged = len(server.proc.stderr.data)
         with peers.connect(server.address, lab.deadline()) as sock:
             peers.send_all(sock, struct.pack("<I", 5) + b"hello", lab.deadline())
-            Reader(sock, lab.deadline()).until_closed()
+            reply = Reader(sock, lab.deadline()).until_closed()
         expect_stderr(lab, server.proc, r"refused a frame of 83886080 bytes",
                       "'refused a frame of 83886080 bytes ...': 05 00 00 00, read big-endian, "
-                      "is 83,886,080, over the limit")
+                      "is 83,886,080, over the limit", start=logged,
+                      hint="the server answered 05 00 00 00 'hello' as a frame of 5 bytes: it "
+                           "reads the prefix in this machine's byte order: ntohl()"
+                      if reply.endswith(b"hello") else
+                      over_limit_hint(server.proc, 83886080, logged))
 
 
 @pytest.mark.short_io("send=7,recv=5,seed=90")
@@ -249,8 +314,9 @@ def test_echo_many_frames_in_one_write(lab):
         replies = echo(lab, server, b"".join(map(frame, payloads)), len(payloads))
         for i, (got, sent) in enumerate(zip(replies, payloads), 1):
             expect_equal(got, sent, f"reply {i} should hold the bytes of frame {i}",
-                         hint="the frames came in one piece: read each frame's length, then "
-                              "exactly that many bytes, and keep the rest for the next one")
+                         hint=length_hint(len(got), sent, "the frames came in one piece: read "
+                                          "each frame's length, then exactly that many bytes, "
+                                          "and keep the rest for the next one"))
         lab.expect_stdout(server.proc, r"^message 100: ", "'message 100: ...'")
 
 
@@ -274,7 +340,8 @@ def test_echo_largest_frame(lab):
         lab.story.step("send one frame of 1048576 bytes")
         replies = echo(lab, server, frame(payload), 1, timeout=30)
     expect(replies[0] == payload, "the 1 MiB reply should be the 1 MiB sent",
-           actual=f"{len(replies[0])} bytes, sha256 {sha256(replies[0])[:16]}...")
+           actual=f"{len(replies[0])} bytes, sha256 {sha256(replies[0])[:16]}...",
+           hint=length_hint(len(replies[0]), payload, None))
 
 
 def test_echo_refuses_a_length_over_the_limit(lab):
@@ -292,16 +359,33 @@ def test_echo_refuses_a_length_over_the_limit(lab):
                 rest = reader.until_closed()
             expect(rest == b"" and reader.ended in (Ended.EOF, Ended.RESET),
                    "the server should hang up on a frame over the limit, without a reply",
-                   actual=f"{show(rest)}, then {reader.how_it_ended()}")
+                   actual=f"{show(rest)}, then {reader.how_it_ended()}",
+                   hint=over_limit_hint(server.proc, length, logged))
             expect_stderr(lab, server.proc, rf"refused a frame of {length} bytes",
                           f"'refused a frame of {length} bytes from PEER: the limit is 1048576 "
                           "bytes'", instead=r"refused a frame of \d+ bytes", start=logged,
-                          hint="read the 4 bytes of the prefix in network byte order: ntohl()")
+                          hint=over_limit_hint(server.proc, length, logged))
             expect_no_big_allocation(lab, server, before, length)
             lab.expect_running(server.proc, "after a frame over the limit")
         lab.story.step("a good client afterwards")
         expect_equal(echo(lab, server, frame(b"still here"), 1), [b"still here"],
                      "the next client should be served")
+
+
+def test_echo_prints_no_error_after_a_normal_close(lab):
+    """Steps 2-6: a client that sends two frames, reads the replies and closes between frames
+    has ended normally: the server prints 'end of stream' and nothing on stderr, where the
+    handout puts only refusals and connections closed in the middle of a frame."""
+    with lab.start_server("echo") as server:
+        lab.story.step("send two frames, read both replies, close between frames")
+        expect_equal(echo(lab, server, frame(b"one") + frame(b"two"), 2), [b"one", b"two"],
+                     "each reply should hold the bytes of its frame")
+        lab.expect_stdout(server.proc, END_RE, "'end of stream from PEER after 2 messages'")
+        lab.stop_and_expect_no_errors(
+            server, "a client closed between frames: recv() returned 0 before a prefix",
+            hint="recv_frame: an end of stream before the first byte of a prefix is the "
+                 "normal end (FRAME_END: print 'end of stream ...' on stdout, nothing on "
+                 "stderr); only an end inside a prefix or a payload is an error (FRAME_SHORT)")
 
 
 def test_echo_peer_leaving_mid_frame(lab):
@@ -344,6 +428,20 @@ def echo_peer(count: int, reply_in_pieces: bool):
     return handler, received
 
 
+def glued_replies_hint(stdout: str, words: list[str]) -> str | None:
+    """The client's stdout shows a reply longer than the message it answers: one recv() took
+    several replies (prefixes and all) for one."""
+    for m in re.finditer(r'^reply (\d+): (\d+) bytes', stdout, re.MULTILINE):
+        number, size = int(m.group(1)), int(m.group(2))
+        if 1 <= number <= len(words) and size > len(words[number - 1].encode()):
+            return (f"the client printed {size} bytes as reply {number}, whose message has "
+                    f"{len(words[number - 1].encode())}: one recv() returned several replies "
+                    "together, and it took them all for one (the next prefixes too), then "
+                    "waited for replies it had already read. Read each reply with "
+                    "recv_frame(): its 4-byte length, then exactly that many bytes")
+    return None
+
+
 @pytest.mark.parametrize("replies", ["one write", "one byte per write"])
 def test_echo_client_sends_frames_and_prints_replies(lab, replies):
     """Step 7: `client echo` frames every message and prints every framed reply."""
@@ -352,18 +450,36 @@ def test_echo_client_sends_frames_and_prints_replies(lab, replies):
     with peers.PeerServer(handler) as peer:
         lab.story.step(f"run: client echo {' '.join(repr(w) for w in words)}, against a Python "
                        f"server that replies in {replies}")
-        result = lab.run("client", "-p", str(peer.address.port), "echo", *words, timeout=10)
+        try:
+            result = lab.run("client", "-p", str(peer.address.port), "echo", *words, timeout=10)
+        except CheckFailure as failure:  # it did not end: say what it took for a reply
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint=glued_replies_hint(lab.story.procs[-1].stdout.text, words)
+                               or failure.hint) from None
         peer.join(Deadline(5))
-        peer.check()
+        try:
+            peer.check()
+        except CheckFailure as failure:  # well-formed replies, one byte per write, cut short
+            if replies == "one write" or "connection broke" not in failure.what:
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint="the client hung up while the replies were still arriving "
+                                    "one byte at a time: recv() returns what has arrived, "
+                                    "maybe 1 byte: read each reply with recv_frame(), which "
+                                    "loops until it has the 4 bytes of the length, then the "
+                                    "whole payload") from None
     expect_equal(received, [w.encode() for w in words],
                  "the Python server should receive each message as one frame")
-    result.expect_status(0)
+    glued = glued_replies_hint(result.stdout, words)
+    expect(result.returncode == 0, "the client should exit with status 0",
+           expected="exit status 0", actual=result.proc.status(), hint=glued)
     for i, word in enumerate(words, 1):
         result.expect_stdout_line(rf'^reply {i}: {len(word)} bytes "{re.escape(word)}"$',
-                                  f"reply {i}", hint="read each reply with recv_frame()")
+                                  f"reply {i}", hint=glued or "read each reply with recv_frame()")
 
 
 @pytest.mark.short_io("send=3,recv=3,seed=92")
+@pytest.mark.memory
 def test_echo_client_and_server_together(lab):
     """Steps 2-7: `client echo` against the echo server: every message comes back whole."""
     with lab.start_server("echo") as server:
@@ -392,12 +508,29 @@ def upload(lab, server, *parts: bytes, pieces: int = 0, timeout: float = 5,
     with peers.connect(server.address, lab.deadline()) as sock:
         for data in parts:
             if pieces:
-                peers.send_in_pieces(sock, data, pieces, 0.001, lab.deadline(30))
+                send_slowly(sock, data, pieces, 0.001, lab.deadline(30))
             else:
                 peers.send_all(sock, data, lab.deadline(timeout))
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        return Reader(sock, lab.deadline(timeout)).status()
+        reader = Reader(sock, lab.deadline(timeout))
+        try:
+            return reader.status()
+        except CheckFailure as failure:
+            if failure.hint or reader.ended != Ended.TIMEOUT or reader.buf or \
+                    not (server.proc.running and blocked(server.proc)):
+                raise
+            raise CheckFailure(failure.what, expected=failure.expected, actual=failure.actual,
+                               hint=WAITS_AFTER_ALL_HINT) from None
+
+
+# The server had every byte of the upload and, silent, waited for more: it counted more bytes
+# due than the header, the file's size and the trailer make.
+WAITS_AFTER_ALL_HINT = (
+    "the server has had every byte of the upload and still waits for more without answering. "
+    "The file is exactly 'size' bytes: cap each recv() of the file at the bytes still due "
+    "(size - received), or the trailer that follows is read as part of the file, and the "
+    "server then waits for a trailer it has already swallowed")
 
 
 def files_in(updir: Path) -> list[str]:
@@ -431,10 +564,13 @@ def expect_stored(lab, server, updir: Path, name: str, body: bytes, status: dict
                       rf"{digest}$", f"'stored {name}: {len(body)} bytes, sha256 ...'")
 
 
-def expect_refused(status: dict, what: str, word: str | None = None) -> None:
-    expect(status.get("status") == "error" and isinstance(status.get("error"), str),
-           f"the server should refuse {what}",
-           expected='{"status": "error", "error": "why"}', actual=json.dumps(status))
+def expect_refused(status: dict, what: str, word: str | None = None,
+                   hint: str | None = None) -> None:
+    """hint: why a server answers ok to what, if it does."""
+    refused = status.get("status") == "error" and isinstance(status.get("error"), str)
+    expect(refused, f"the server should refuse {what}",
+           expected='{"status": "error", "error": "why"}', actual=json.dumps(status),
+           hint=hint if status.get("status") == "ok" else None)
     if word:
         expect(word in status["error"].lower(), f"the error should say why it refused {what}",
                expected=f"an error mentioning {word!r}", actual=status["error"])
@@ -487,6 +623,7 @@ def test_upload_one_byte_per_write(lab):
 
 
 @pytest.mark.short_io("send=1000,recv=700,seed=93")
+@pytest.mark.memory
 def test_upload_with_the_lab_client(lab):
     """Steps 8-11: `client upload FILE` stores FILE under its own name and prints the answer."""
     body = content(100_000)
@@ -587,7 +724,21 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
                            f"({length} bytes)")
             with peers.connect(server.address, lab.deadline()) as sock:
                 peers.send_all(sock, struct.pack("!I", length), lab.deadline())
-                status = Reader(sock, lab.deadline()).status()
+                reader = Reader(sock, lab.deadline())
+                try:
+                    status = reader.status()
+                except CheckFailure as failure:
+                    # Silent and still running: it waits for the bytes announced. Both lengths
+                    # are over the limit in either byte order: the limit was never compared.
+                    if reader.ended != Ended.TIMEOUT or reader.buf or not server.proc.running:
+                        raise
+                    raise CheckFailure(
+                        failure.what, expected=failure.expected, actual=failure.actual,
+                        hint=f"the length was not compared with the limit: the server waits for "
+                             f"the {length} bytes announced, but a header over {MAX_HEADER_LEN} "
+                             "bytes must be refused with an error status before anything is "
+                             "allocated or read for it (in either byte order, this length is "
+                             "over the limit)") from None
             expect_refused(status, f"a header of {length} bytes", "limit")
             expect_no_big_allocation(lab, server, before, length)
             lab.expect_running(server.proc, "after a header over the limit")
@@ -595,6 +746,46 @@ def test_upload_refuses_a_header_length_over_the_limit(lab):
         body = b"fine"
         expect_stored(lab, server, updir, "ok.txt", body,
                       upload(lab, server, upload_bytes("ok.txt", body)))
+
+
+def header_of_exactly(size: int, name: str, body: bytes) -> bytes:
+    """An upload header of exactly size bytes: {"name": ..., "size": ...} with spaces (JSON's
+    own whitespace) between its fields."""
+    start, end = json.dumps({"name": name})[:-1] + ",", json.dumps({"size": len(body)})[1:]
+    return (start + " " * (size - len(start) - len(end)) + end).encode()
+
+
+def test_upload_header_of_the_limit_split_at_its_boundaries(lab):
+    """Steps 8-10: headers of 4095 and 4096 bytes (the limit) are accepted however they are
+    split: inside the length prefix, before the header's last byte, between header and file,
+    each piece read by the server before the next is sent."""
+    body = b"at the limit\n"
+    server, updir = start_upload_server(lab)
+    with server:
+        for size in (MAX_HEADER_LEN - 1, MAX_HEADER_LEN):
+            name = f"h{size}.txt"
+            header = header_of_exactly(size, name, body)
+            prefix = struct.pack("!I", size)
+            pieces = [prefix[:2], prefix[2:] + header[:-1], header[-1:], body + trailer_for(body)]
+            how = ("2 bytes of the length prefix, then its other 2 and the header but its last "
+                   "byte, then that byte, then the file and the trailer")
+            lab.story.step(f"upload {name} with a header of exactly {size} bytes, in "
+                           f"{len(pieces)} writes, each read by the server before the next: {how}")
+            with peers.connect(server.address, lab.deadline()) as sock:
+                if not peers.send_split(sock, pieces, lab.deadline()):
+                    lab.expect_running(server.proc, f"while it reads a {size}-byte header")
+                status = Reader(sock, lab.deadline()).status()
+            expect(status.get("status") == "ok", f"the server should accept a header of "
+                   f"{size} bytes (the limit is {MAX_HEADER_LEN}), split as it was: {how}",
+                   expected='{"status": "ok", ...}', actual=json.dumps(status),
+                   hint=f"a header of up to {MAX_HEADER_LEN} bytes is allowed: refuse only a "
+                        f"length over {MAX_HEADER_LEN} (len > {MAX_HEADER_LEN}); the buffer "
+                        f"needs {MAX_HEADER_LEN} bytes for the header and one more for the "
+                        "'\\0' the JSON parser needs"
+                   if size == MAX_HEADER_LEN else
+                   "read exactly 4 bytes of prefix, then exactly that many bytes of header, "
+                   "however few each recv() returns")
+            expect_stored(lab, server, updir, name, body, status)
 
 
 BAD_HEADERS = [
@@ -650,7 +841,7 @@ def expect_all_refused(lab, server, updir, cases, good_name: str, body: bytes, h
         before = sorted(str(p) for p in lab.workdir.rglob("*"))
         for what, data, word in cases:
             lab.story.step(f"upload {what}: {show(data, 160)}")
-            expect_refused(upload(lab, server, data), what, word)
+            expect_refused(upload(lab, server, data), what, word, hint=hint)
             lab.expect_running(server.proc, f"after {what}")
         after = sorted(str(p) for p in lab.workdir.rglob("*"))
         expect_equal(after, before, "no file should be created anywhere for these uploads",
@@ -760,14 +951,27 @@ def test_upload_wrong_checksum_leaves_no_file(lab):
         lab.story.step("upload corrupt.bin with a trailer holding the checksum of other bytes")
         status = upload(lab, server, upload_bytes("corrupt.bin", body,
                                                   digest=sha256(b"something else")))
-        expect_refused(status, "a file with the wrong checksum", "checksum")
+        expect_refused(status, "a file with the wrong checksum", "checksum",
+                       hint=unchecked_digest_hint(status, body, sha256(b"something else")))
         expect_files(updir, [], "neither the file nor a temporary file should be left")
         lab.story.step("upload corrupt.bin with one byte changed on the way")
         bent = bytearray(body)
         bent[40_000] ^= 1
         status = upload(lab, server, header_for("corrupt.bin", body) + bent + trailer_for(body))
-        expect_refused(status, "a file with one byte changed", "checksum")
+        expect_refused(status, "a file with one byte changed", "checksum",
+                       hint=unchecked_digest_hint(status, bytes(bent), sha256(body)))
         expect_files(updir, [], "neither the file nor a temporary file should be left")
+
+
+def unchecked_digest_hint(status: dict, arrived: bytes, announced: str) -> str:
+    """Why a file whose digest is not the trailer's was stored: the ok status shows what the
+    server computed; the digest of what arrived there is a digest never compared."""
+    if status.get("sha256") == sha256(arrived):
+        return (f"the server computed the sha256 of what arrived ({sha256(arrived)[:16]}...) but "
+                f"stored the file although the trailer says {announced[:16]}...: compare the "
+                "two digests, and refuse the file when they differ")
+    return ("compute the sha256 of the bytes that arrived, compare it with the trailer's, and "
+            "refuse the file when they differ")
 
 
 def bad_trailers(body: bytes) -> list[tuple[str, bytes]]:

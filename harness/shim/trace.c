@@ -13,7 +13,10 @@
  * connect, shutdown, setsockopt, close (of a socket), and every send-type and recv-type call
  * on a socket (send, sendto, sendmsg, write, writev; recv, recvfrom, recvmsg, read, readv).
  * read() and write() on files and pipes are not traced: the tracer remembers which
- * descriptors are sockets (those it saw made), so that a printf costs no extra system call. */
+ * descriptors are sockets (those it saw made), so that a printf costs no extra system call.
+ * A call that acts on the peer (connect, send-type calls, shutdown, close) is timed when it
+ * begins, as the harness's peers time theirs: its bytes may be received, and the peer's recv()
+ * return, before it returns here. Every other call is timed when it returns. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -61,18 +64,27 @@ static int trace_file(void)
     return fd;
 }
 
-/* Writes one line with a raw system call: never through write(), which we trace. */
-static void emit(const char *call, int fd, long asked, long returned, int error, const char *detail)
+static long long now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+enum { AT_RETURN = 0 }; /* the `began` of a call timed when it returns */
+
+/* Writes one line with a raw system call: never through write(), which we trace.
+ * began: when the call began (now_ns() before it), or AT_RETURN. */
+static void emit(long long began, const char *call, int fd, long asked, long returned, int error,
+                 const char *detail)
 {
     int saved = errno;
     int out = trace_file();
     if (out >= 0 && atomic_load(&written) < TRACE_LIMIT) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
         char line[512];
         int n = snprintf(line, sizeof line, "%lld %s %d %ld %ld %d %s\n",
-                         (long long)now.tv_sec * 1000000000LL + now.tv_nsec, call, fd, asked,
-                         returned, error, detail != NULL && *detail ? detail : "-");
+                         began != AT_RETURN ? began : now_ns(), call, fd, asked, returned, error,
+                         detail != NULL && *detail ? detail : "-");
         if (n > (int)sizeof line)
             n = sizeof line;
         if (atomic_fetch_add(&written, n) + n >= TRACE_LIMIT)
@@ -169,7 +181,7 @@ int socket(int domain, int type, int protocol)
              : (type & 0xf) == SOCK_DGRAM ? "datagram"
                                           : "other");
     errno = error;
-    emit("socket", fd, -1, fd, error, detail);
+    emit(AT_RETURN, "socket", fd, -1, fd, error, detail);
     return fd;
 }
 
@@ -178,14 +190,14 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len)
     int ret = REAL(bind)(fd, sa, len);
     char detail[80];
     address(detail, sizeof detail, sa, len);
-    emit("bind", fd, -1, ret, ERR(ret), detail);
+    emit(AT_RETURN, "bind", fd, -1, ret, ERR(ret), detail);
     return ret;
 }
 
 int listen(int fd, int backlog)
 {
     int ret = REAL(listen)(fd, backlog);
-    emit("listen", fd, backlog, ret, ERR(ret), NULL);
+    emit(AT_RETURN, "listen", fd, backlog, ret, ERR(ret), NULL);
     return ret;
 }
 
@@ -198,7 +210,7 @@ static int accepted(const char *call, int fd, int ret, const struct sockaddr *sa
     if (ret >= 0 && len != NULL)
         address(detail, sizeof detail, sa, *len);
     errno = error;
-    emit(call, fd, -1, ret, error, detail);
+    emit(AT_RETURN, call, fd, -1, ret, error, detail);
     return ret;
 }
 
@@ -214,17 +226,19 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 
 int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
+    long long began = now_ns();
     int ret = REAL(connect)(fd, sa, len);
     char detail[80];
     address(detail, sizeof detail, sa, len);
-    emit("connect", fd, -1, ret, ERR(ret), detail);
+    emit(began, "connect", fd, -1, ret, ERR(ret), detail);
     return ret;
 }
 
 int shutdown(int fd, int how)
 {
+    long long began = now_ns();
     int ret = REAL(shutdown)(fd, how);
-    emit("shutdown", fd, -1, ret, ERR(ret),
+    emit(began, "shutdown", fd, -1, ret, ERR(ret),
          how == SHUT_WR   ? "write"
          : how == SHUT_RD ? "read"
                           : "both");
@@ -244,7 +258,7 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
         snprintf(detail, sizeof detail, "SO_SNDTIMEO");
     else if (level == SOL_SOCKET && name == SO_LINGER)
         snprintf(detail, sizeof detail, "SO_LINGER");
-    emit("setsockopt", fd, -1, ret, ERR(ret), detail);
+    emit(AT_RETURN, "setsockopt", fd, -1, ret, ERR(ret), detail);
     return ret;
 }
 
@@ -252,25 +266,28 @@ int close(int fd)
 {
     int traced = known_socket(fd);
     mark(fd, 0);
+    long long began = now_ns();
     int ret = REAL(close)(fd);
     if (traced)
-        emit("close", fd, -1, ret, ERR(ret), NULL);
+        emit(began, "close", fd, -1, ret, ERR(ret), NULL);
     return ret;
 }
 
 /* -- moving bytes ------------------------------------------------------------------------- */
 
-static ssize_t moved(const char *call, int fd, size_t asked, ssize_t ret, const void *data)
+static ssize_t moved(long long began, const char *call, int fd, size_t asked, ssize_t ret,
+                     const void *data)
 {
     int error = ERR(ret);
     char detail[PREVIEW * 4 + 8];
     preview(detail, sizeof detail, data, (long)ret);
     errno = error;
-    emit(call, fd, (long)asked, (long)ret, error, detail);
+    emit(began, call, fd, (long)asked, (long)ret, error, detail);
     return ret;
 }
 
-static ssize_t moved_iov(const char *call, int fd, const struct iovec *iov, int count, ssize_t ret)
+static ssize_t moved_iov(long long began, const char *call, int fd, const struct iovec *iov,
+                         int count, ssize_t ret)
 {
     int error = ERR(ret);
     long asked = 0;
@@ -279,66 +296,75 @@ static ssize_t moved_iov(const char *call, int fd, const struct iovec *iov, int 
     char detail[PREVIEW * 4 + 8];
     preview_iov(detail, sizeof detail, iov, count, (long)ret);
     errno = error;
-    emit(call, fd, asked, (long)ret, error, detail);
+    emit(began, call, fd, asked, (long)ret, error, detail);
     return ret;
 }
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    return moved("send", fd, len, REAL(send)(fd, buf, len, flags), buf);
+    long long began = now_ns();
+    return moved(began, "send", fd, len, REAL(send)(fd, buf, len, flags), buf);
 }
 
 ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
                socklen_t tolen)
 {
-    return moved("sendto", fd, len, REAL(sendto)(fd, buf, len, flags, to, tolen), buf);
+    long long began = now_ns();
+    return moved(began, "sendto", fd, len, REAL(sendto)(fd, buf, len, flags, to, tolen), buf);
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    return moved("recv", fd, len, REAL(recv)(fd, buf, len, flags), buf);
+    return moved(AT_RETURN, "recv", fd, len, REAL(recv)(fd, buf, len, flags), buf);
 }
 
 ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
                  socklen_t *fromlen)
 {
-    return moved("recvfrom", fd, len, REAL(recvfrom)(fd, buf, len, flags, from, fromlen), buf);
+    return moved(AT_RETURN, "recvfrom", fd, len, REAL(recvfrom)(fd, buf, len, flags, from, fromlen),
+                 buf);
 }
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
+    long long began = now_ns();
     ssize_t ret = REAL(write)(fd, buf, len);
-    return known_socket(fd) ? moved("write", fd, len, ret, buf) : ret;
+    return known_socket(fd) ? moved(began, "write", fd, len, ret, buf) : ret;
 }
 
 ssize_t read(int fd, void *buf, size_t len)
 {
     ssize_t ret = REAL(read)(fd, buf, len);
-    return known_socket(fd) ? moved("read", fd, len, ret, buf) : ret;
+    return known_socket(fd) ? moved(AT_RETURN, "read", fd, len, ret, buf) : ret;
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int count)
 {
+    long long began = now_ns();
     ssize_t ret = REAL(writev)(fd, iov, count);
-    return known_socket(fd) ? moved_iov("writev", fd, iov, count, ret) : ret;
+    return known_socket(fd) ? moved_iov(began, "writev", fd, iov, count, ret) : ret;
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int count)
 {
     ssize_t ret = REAL(readv)(fd, iov, count);
-    return known_socket(fd) ? moved_iov("readv", fd, iov, count, ret) : ret;
+    return known_socket(fd) ? moved_iov(AT_RETURN, "readv", fd, iov, count, ret) : ret;
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    long long began = now_ns();
     ssize_t ret = REAL(sendmsg)(fd, msg, flags);
-    return msg == NULL ? ret : moved_iov("sendmsg", fd, msg->msg_iov, (int)msg->msg_iovlen, ret);
+    return msg == NULL ? ret
+                       : moved_iov(began, "sendmsg", fd, msg->msg_iov, (int)msg->msg_iovlen, ret);
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     ssize_t ret = REAL(recvmsg)(fd, msg, flags);
-    return msg == NULL ? ret : moved_iov("recvmsg", fd, msg->msg_iov, (int)msg->msg_iovlen, ret);
+    return msg == NULL
+               ? ret
+               : moved_iov(AT_RETURN, "recvmsg", fd, msg->msg_iov, (int)msg->msg_iovlen, ret);
 }
 
 /* Fortified builds (cmake/flags.cmake) call these for recv(), recvfrom() and read() when the
@@ -350,18 +376,18 @@ ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
-    return moved("recv", fd, len, REAL(__recv_chk)(fd, buf, len, buflen, flags), buf);
+    return moved(AT_RETURN, "recv", fd, len, REAL(__recv_chk)(fd, buf, len, buflen, flags), buf);
 }
 
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
                        struct sockaddr *from, socklen_t *fromlen)
 {
-    return moved("recvfrom", fd, len,
+    return moved(AT_RETURN, "recvfrom", fd, len,
                  REAL(__recvfrom_chk)(fd, buf, len, buflen, flags, from, fromlen), buf);
 }
 
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
     ssize_t ret = REAL(__read_chk)(fd, buf, len, buflen);
-    return known_socket(fd) ? moved("read", fd, len, ret, buf) : ret;
+    return known_socket(fd) ? moved(AT_RETURN, "read", fd, len, ret, buf) : ret;
 }

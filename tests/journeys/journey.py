@@ -285,10 +285,12 @@ def host_root(mounts: list[tuple[str, Path]], chdir: str = "/") -> list[str]:
     return [*args, "--chdir", chdir, "--"]
 
 
-def scoreboard_row(output: str, lab: str) -> Optional[tuple[int, int]]:
-    """(points, of) of a lab's row of the scoreboard (`01-tcp-basic  20/20  20/20  100%`)."""
-    m = re.search(rf"^{re.escape(lab)}\s+\d+/\d+\s+(\d+)/(\d+)", output, re.MULTILINE)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+def scoreboard_row(output: str, lab: str) -> Optional[tuple[float, float]]:
+    """(points, of) of a lab's row of the scoreboard (`01-tcp-basic  20/20  20/20  100%`;
+    points by lesson are hundredths: `02-recv-buffer  25/42  30.15/42  72%`)."""
+    m = re.search(rf"^{re.escape(lab)}\s+\d+/\d+\s+(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)", output,
+                  re.MULTILINE)
+    return (float(m.group(1)), float(m.group(2))) if m else None
 
 
 def full_marks(score: Optional[tuple]) -> bool:

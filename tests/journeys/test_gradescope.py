@@ -61,7 +61,7 @@ def test_gradescope(journey):
         results = autograder / "results" / "results.json"
         journey.expect(results.is_file(), "run_autograder wrote no results.json", out)
         data = json.loads(results.read_text())
-        data["max"] = sum(t["max_score"] for t in data["tests"])
+        data["max"] = round(sum(t["max_score"] for t in data["tests"]), 2)  # hundredths
         data["out"] = out
         return data
 

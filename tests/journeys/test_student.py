@@ -3,7 +3,9 @@ browser, and watch in a terminal. The student's lab 01 is first a copy of the re
 (full marks), then the same with one classic mistake (points lost, and shown)."""
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import time
 
@@ -106,7 +108,20 @@ class Terminal:
             time.sleep(0.3)  # polling a screen: there is no event to wait for
 
     def close(self):
+        """Stops the tmux server and waits until it has gone: kill-server only asks it to, and
+        on a busy machine it may still be there when the journey counts what is left."""
+        pid = self.tmux("display-message", "-p", "#{pid}").stdout.strip()
+        try:
+            gone = os.pidfd_open(int(pid)) if pid.isdigit() else None
+        except ProcessLookupError:
+            gone = None
         self.tmux("kill-server")
+        if gone is not None:  # readable once the process has ended
+            try:
+                if not select.select([gone], [], [], 10)[0]:
+                    signal.pidfd_send_signal(gone, signal.SIGKILL)
+            finally:
+                os.close(gone)
 
 
 def watch_in_terminal(journey, course, watch):

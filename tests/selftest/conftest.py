@@ -12,6 +12,6 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("lab_name", metafunc.config.getoption("--lab") or labs_with_tests())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def build_dir(settings) -> Path:
     return settings.build_dir

@@ -37,7 +37,7 @@ def pytest_configure(config):
 
 
 def caught_by(item, catcher: str) -> bool:
-    """'test_x' stands for every instance of test_x (parameters, partial-I/O copy);
+    """'test_x' stands for every instance of test_x (parameters, partial-I/O and memory copies);
     'test_x[short-io]' for that instance alone."""
     return catcher in (item.name, item.originalname)
 
@@ -45,7 +45,7 @@ def caught_by(item, catcher: str) -> bool:
 def copy_for(item, impl: str):
     # imported here: importing the harness's plugin before pytest loads it would keep pytest
     # from rewriting its asserts
-    from harness.pytest_plugin import ITEM_IMPL, SHORT_IO_COPY
+    from harness.pytest_plugin import ITEM_IMPL, carry_copy_kind
 
     callspec = getattr(item, "callspec", None)
     copy = pytest.Function.from_parent(item.parent, name=f"{item.name}@{impl}", callspec=callspec,
@@ -53,9 +53,7 @@ def copy_for(item, impl: str):
                                        originalname=item.originalname)
     copy.own_markers = list(item.own_markers)  # the timeout the harness gave the check
     copy.stash[ITEM_IMPL] = impl
-    short_io = item.stash.get(SHORT_IO_COPY, None)
-    if short_io is not None:
-        copy.stash[SHORT_IO_COPY] = short_io
+    carry_copy_kind(item, copy)  # a partial-I/O or memory version stays one
     copy.stash[PAIR] = (impl, item.name)
     return copy
 

@@ -71,6 +71,7 @@ def test_a_wrong_folder_or_file_is_named(tmp_path):
     ["package", "nope"],
     ["check", "--valgrind", "99-no-such-lab"],
     ["check", LAB, "--impl", "AFILE"],
+    ["check", LAB, "--impl", "TMP"],  # a folder without the lab: not labs/'s skeleton instead
     ["watch", "--impl", "solutions"],
     ["nope"],
 ])
@@ -83,3 +84,12 @@ def test_a_wrong_argument_gets_one_line_and_status_2(argv, tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_check_takes_a_tree_as_grade_does(tmp_path):
+    """A student's folder with labs/ inside is checked at its labs/, as grade takes it."""
+    from grader.loop import parse
+    (tmp_path / "labs" / LAB).mkdir(parents=True)
+    request = parse("check", ["--impl", str(tmp_path), LAB])
+    assert request.impl == str(tmp_path / "labs")
+    assert request.passed_on == ["--impl", str(tmp_path / "labs")]

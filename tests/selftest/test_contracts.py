@@ -35,7 +35,7 @@ from .support import ROOT
 CONTRACTS = ROOT / "tests" / "contracts"
 PARAMETRIZED = ["02-recv-buffer", "03-tcp-echo", "09-sticky-packets"]  # a sentence, many ids
 REAL_LABS = ["01-tcp-basic", *PARAMETRIZED]
-COURSE_CHECKS = 238  # every check of the nine labs, partial-I/O copies included
+COURSE_CHECKS = 270  # every check of the nine labs, partial-I/O and memory copies included
 
 
 # -- the contracts --------------------------------------------------------------------------
@@ -413,3 +413,39 @@ def test_grades_csv_has_each_labs_maximum():
     assert alice["05-tcp-threaded max"] == "0"  # its tests could not run: nothing to earn
     assert alice["total"] == "1" and alice["max"] == "3"
     assert bob["01-tcp-basic"] == "0" and bob["max"] == "" and bob["note"] == "grading failed"
+
+
+# -- points by lesson: hundredths ---------------------------------------------------------------
+
+def test_points_in_hundredths_reach_every_report_as_the_same_total(tmp_path):
+    """A check's points are its lesson's share (harness/weights.py), in hundredths: every
+    report shows the same total, and the sums platforms make themselves (GitHub Classroom's
+    reporter adds the tests' scores in doubles) land on it exactly."""
+    from grader.render.grades_csv import Row, grades_csv
+    from harness import weights
+    names = [f"test_a[{i}]" for i in range(7)] + ["test_b", "test_c", "test_c[short-io]"]
+    points = weights.share(names, {"test_a": 1, "test_b": 1, "test_c": 3}.get)
+    failed = {"test_a[2]", "test_a[5]", "test_c[short-io]"}
+    grading = Grading("socklab: labs/", "labs", [LabResult("02-recv-buffer", checks=[
+        check(n, Outcome.FAILED if n in failed else Outcome.PASSED, points=p, message=STORY)
+        for n, p in zip(names, points)])], elapsed=1.0)
+    score, most = grading.totals.score, grading.totals.max_score
+    assert most == 10 and score == 6.43 and len({round(p * 100) for p in points}) > 1
+    write_all(grading, tmp_path)
+    shown = f"{score:g}/{most:g}"
+    gs = json.loads((tmp_path / "results.json").read_text())
+    assert gs["score"] == score and round(sum(t["max_score"] for t in gs["tests"]), 2) == most
+    pl = json.loads((tmp_path / "prairielearn.json").read_text())
+    assert pl["score"] == score / most and pl["message"] == f"{score:g} of {most:g} points"
+    gh = json.loads((tmp_path / "classroom.json").read_text())
+    running = 0.0
+    for test in gh["tests"]:  # as notify-classroom.js adds them
+        running += test["score"]
+    assert running == score and gh["max_score"] == most
+    suite = ET.fromstring((tmp_path / "junit.xml").read_text()).find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["points"] == f"{score:g}" and props["max_points"] == f"{most:g}"
+    assert shown in scoreboard(grading) and shown in (tmp_path / "feedback.txt").read_text()
+    assert shown in (tmp_path / "report.html").read_text()
+    csv_text = grades_csv([Row("alice", grading)])
+    assert f"alice,{score:g},{most:g},{score:g},{most:g}," in csv_text

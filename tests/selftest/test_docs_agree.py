@@ -19,7 +19,7 @@ import pytest
 
 from grader import loop
 from grader.__main__ import make_parser
-from harness import programs, pytest_plugin
+from harness import programs, pytest_plugin, registry, weights
 
 from .support import ROOT
 
@@ -97,6 +97,30 @@ def test_the_plugins_options_are_the_documented_ones():
     assert docstring == code, (f"harness/pytest_plugin.py's docstring misses "
                                f"{sorted(code - docstring)}, and names options that are gone: "
                                f"{sorted(docstring - code)}")
+
+
+# -- the weights of the lessons ---------------------------------------------------------------
+
+WEIGHTS_SECTION = "### Points by lesson"
+
+
+def weights_text(table: dict[str, float]) -> str:
+    """How docs/instructors.md writes a lab's weights: `every lesson 1`, or the lessons that
+    weigh otherwise (`test_x` 2, `test_y` 0.5) then `the others 1`."""
+    others = [f"`{lesson}` {weight:g}" for lesson, weight in table.items() if weight != 1]
+    return ", ".join(others + ["the others 1"]) if others else "every lesson 1"
+
+
+def test_the_weights_table_is_the_lessons_tables():
+    """docs/instructors.md's weights table says what each docs/lessons/LAB.md weighs, for
+    every lab of labs.txt."""
+    rows = table_rows(section(INSTRUCTORS_DOC, WEIGHTS_SECTION))
+    documented = {re.sub(r"^\[([^\]]+)\].*$", r"\1", lab): (lessons, text)
+                  for lab, lessons, text in rows}
+    code = {lab: (str(len(weights.table(lab))), weights_text(weights.table(lab)))
+            for lab in registry.names()}
+    assert documented == code, (f"docs/instructors.md's {WEIGHTS_SECTION!r} says {documented}, "
+                                f"docs/lessons says {code}")
 
 
 # -- the grader's command line ----------------------------------------------------------------

@@ -66,6 +66,74 @@ def test_valgrind_report_without_summary_is_a_problem():
     assert problems and "did not exit normally" in problems[0]
 
 
+OFF_BY_ONE = """\
+==7== Invalid write of size 1
+==7==    at 0x10A742: receive_request (server.c:95)
+==7==    by 0x10A742: serve.constprop.0 (server.c:183)
+==7==    by 0x10A4DB: main (server.c:227)
+==7==  Address 0x4a437b0 is 0 bytes after a block of size 1,024 alloc'd
+==7==    at 0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+==7==    by 0x10A3D5: main (server.c:222)
+==7==
+==7== FILE DESCRIPTORS: 5 open (3 std) at exit.
+==7== Open AF_INET socket 4: 127.0.0.1:5000 <-> unbound
+==7==    at 0x4A: socket (syscall-template.S:120)
+==7==    by 0x4B: socket (trace.c:163)
+==7==    by 0x10: open_socket (server.c:60)
+==7==
+==7== ERROR SUMMARY: 4 errors from 1 contexts (suppressed: 0 from 0)
+"""
+
+
+def test_valgrind_first_problem_is_the_first_error_in_the_programs_own_code():
+    first = valgrind.parse(OFF_BY_ONE).first_problem({"server.c"})
+    assert first.kind == "Invalid write of size 1"
+    assert first.where == "server.c:95 (receive_request)"
+    assert first.lines[1:4] == ["    at receive_request (server.c:95)",
+                                "    by serve.constprop.0 (server.c:183)",
+                                "    by main (server.c:227)"], first.lines
+    assert any("0 bytes after a block of size 1,024" in line for line in first.lines)
+    assert "just past the end" in first.hint and "server.c:95" in first.hint
+
+
+def test_valgrind_first_problem_without_errors_is_the_open_descriptor():
+    """Not an error: the descriptor left open, where the program's own code opened it (the
+    harness's tracer, trace.c, between it and the C library, is left out)."""
+    descriptor_only = "".join(line + "\n" for line in OFF_BY_ONE.splitlines()[8:])
+    report = valgrind.parse(descriptor_only.replace("4 errors", "0 errors"))
+    first = report.first_problem({"server.c"})
+    assert first.kind.startswith("Open AF_INET socket 4")
+    assert first.where == "server.c:60 (open_socket)"
+    assert not any("trace.c" in line for line in first.lines), first.lines
+    assert "close()" in first.hint
+
+
+def test_a_marked_check_gets_a_graded_memory_copy(tmp_path, build_dir):
+    test_file = tmp_path / "test_copies.py"
+    test_file.write_text(textwrap.dedent('''\
+        import pytest
+        LAB = "01-tcp-basic"
+
+        @pytest.mark.memory
+        def test_one(lab):
+            """Does one thing."""
+            assert lab.settings.valgrind == ("memory" in lab.story.note)
+        '''))
+    results = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "harness.pytest_plugin", str(test_file), "--rootdir", tmp_path,
+                           "--build-dir", str(build_dir), "--results", str(results)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout
+    grading = Grading.from_json(json.loads(results.read_text()))
+    tests = {c.name: c.title for r in grading.labs for c in r.checks}
+    assert list(tests) == ["test_one", "test_one[memory]"]
+    assert tests["test_one[memory]"].startswith("Does one thing. Memory version: its programs "
+                                                "run under valgrind's memcheck")
+    assert tests["test_one[memory]"].endswith("[memory]")
+
+
 def test_show_cuts_long_data_in_the_middle():
     text = show(b"a" * 1000 + b"END")
     assert text.startswith("'aaa") and "END" in text and "1003 bytes in all" in text

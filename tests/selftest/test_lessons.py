@@ -13,11 +13,16 @@ first heading; `The steps 3` is step 3 of "The steps"). QUOTE is the doc's own w
 where words are left out, ` — ` between the cells of a Markdown table's row; each piece must
 still be in the doc (whitespace aside: handouts wrap their lines anywhere), so a reworded
 sentence fails here instead of leaving the table promising what the doc no longer says.
+
+Before it, the lab's weights table (`| lesson | weight |`, read by harness/weights.py for
+grading) names every test function of the lab's module once, with a weight above 0.
 """
 import re
 from pathlib import Path
 
 import pytest
+
+from harness import weights
 
 from .support import ROOT, lab_module
 
@@ -27,15 +32,21 @@ LABS = sorted(p.name for p in (ROOT / "labs").iterdir() if re.match(r"^\d\d-", p
 
 
 def rows(lab: str) -> list[tuple[int, str, str, str]]:
-    """(line number, promise, check, mutant) of each row of the lab's table."""
+    """(line number, promise, check, mutant) of each row of the lab's promise table (the
+    table whose header is `| promise | check | mutant |`; the weights table comes before)."""
     found = []
     lines = (LESSONS / f"{lab}.md").read_text().splitlines()
+    inside = False
     for number, line in enumerate(lines, 1):
         if not line.startswith("|"):
+            inside = False
             continue
         # a `|` inside a promise is written `\|`
         cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if cells == ["promise", "check", "mutant"] or set("".join(cells)) <= set("-: "):
+        if cells == ["promise", "check", "mutant"]:
+            inside = True
+            continue
+        if not inside or set("".join(cells)) <= set("-: "):
             continue
         assert len(cells) == 3, f"{lab}.md:{number}: a row has three cells: {line}"
         found.append((number, *(c.strip("`") if i else c for i, c in enumerate(cells))))
@@ -101,6 +112,23 @@ def test_lab_has_a_lessons_table(lab):
     table = LESSONS / f"{lab}.md"
     assert table.exists(), f"{lab} has no lessons table: write docs/lessons/{lab}.md"
     assert rows(lab), f"docs/lessons/{lab}.md has no rows"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_lesson_has_a_weight(lab):
+    """The weights table names each test function of the lab's module once: a lesson added to
+    the module gets its weight written down, and a weight never outlives its lesson."""
+    text = (LESSONS / f"{lab}.md").read_text()
+    named = [line.split("|")[1].strip().strip("`") for line in text.splitlines()
+             if line.startswith("| test_") and line.count("|") == 3]
+    table = weights.table(lab)  # a weight that is not a number above 0 fails here
+    assert table, f"docs/lessons/{lab}.md has no weights table (| lesson | weight |)"
+    twice = sorted({n for n in named if named.count(n) > 1})
+    assert not twice, f"docs/lessons/{lab}.md weighs {twice} more than once"
+    functions = defined_tests(lab)
+    assert set(table) == functions, (
+        f"docs/lessons/{lab}.md's weights table misses {sorted(functions - set(table))}, and "
+        f"weighs lessons that are gone: {sorted(set(table) - functions)}")
 
 
 @pytest.mark.parametrize("lab", LABS)

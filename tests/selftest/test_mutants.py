@@ -7,6 +7,8 @@ A patch starts with a few header lines that patch(1) ignores:
     Mistake: what the broken code does, and why it is wrong
     Caught by: test_a, test_b[short-io]
     Options: --valgrind        (optional: how the catching tests must run)
+    Hint: text                 a catching check's message must contain it (with several Hint
+                                lines, one message must contain them all)
 A name without brackets stands for every instance of the test (its parameters, and its
 partial-I/O version if it has one); test_b[short-io] for that instance alone.
 """
@@ -44,8 +46,11 @@ def header(patch: Path) -> dict[str, str]:
     for line in patch.read_text().splitlines():
         if line.startswith("--- "):
             break
-        if m := re.match(r"^(Mistake|Caught by|Options): *(.*)$", line):
-            fields[m.group(1)] = m.group(2).strip()
+        if m := re.match(r"^(Mistake|Caught by|Options|Hint): *(.*)$", line):
+            if m.group(1) == "Hint" and "Hint" in fields:  # one more part of the same hint
+                fields["Hint"] += "\n" + m.group(2).strip()
+            else:
+                fields[m.group(1)] = m.group(2).strip()
     return fields
 
 
@@ -157,8 +162,9 @@ def test_lab_has_mutants(lab_name):
 
 def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     fields = header(mutant)
-    assert fields.get("Mistake") and fields.get("Caught by"), \
-        f"{mutant.name} needs 'Mistake:' and 'Caught by:' header lines"
+    assert fields.get("Mistake") and fields.get("Caught by") and fields.get("Hint"), \
+        f"{mutant.name} needs 'Mistake:', 'Caught by:' and 'Hint:' header lines: the hint is " \
+        "the cause a catching check must name, so that feedback is tested as a verdict is"
     catchers = [name.strip() for name in fields["Caught by"].split(",")]
     lab, name = mutant.parent.name, mutant.stem
     assert f"mutant/{lab}/{name}" in built_impls(build_dir), \
@@ -172,3 +178,7 @@ def test_mutant_is_caught(mutant, build_dir, mutant_runs):
     crashed = [n for n, t in run.tests.items() if "harness hit an unexpected error" in t["message"]]
     assert not crashed, f"{crashed} failed by a harness error, not a check:\n" + \
         run.tests[crashed[0]]["message"][:2000]
+    parts = fields["Hint"].split("\n")  # the feedback must name the cause, not only fail
+    assert any(all(p in t["message"] for p in parts) for t in run.tests.values()), \
+        f"no catching check of {lab}/{name} says {' and '.join(map(repr, parts))}:\n" + \
+        "\n".join(f"{n}: {t['message'][:1500]}" for n, t in run.tests.items())

@@ -50,6 +50,22 @@ def test_the_story_shows_the_short_recv_and_the_frames_sent_in_one_write(failure
     assert failure.events and failure.failed_at > 0
 
 
+def test_no_byte_is_received_before_it_was_sent(failure):
+    """Causal order on one clock: a send is timed when it began (the tracer's and the peers'
+    alike), a recv when it returned, so that by each recv of one side the other side has
+    sent at least as many bytes as it has received."""
+    sent = {"client": 0, "peer": 0}
+    received = dict(sent)
+    for event in sorted(failure.events, key=lambda e: e["t"]):
+        who, other = event["who"], "peer" if event["who"] == "client" else "client"
+        if event["call"] == "send" and event["ret"] > 0:
+            sent[who] += event["ret"]
+        elif event["call"] == "recv" and event["ret"] > 0:
+            received[who] += event["ret"]
+            assert received[who] <= sent[other], (event, failure.events)
+    assert received["client"] > 0 and received["peer"] > 0, failure.events
+
+
 class Page(HTMLParser):
     """What the report is made of: its tags, and every address it would load."""
 

@@ -248,9 +248,12 @@ def feedback(batch, student: str) -> str:
 
 
 def full_marks(batch) -> float:
-    """What the reference earns: every point but the hidden check that fails by design."""
-    return float(json.loads((batch["out"] / "students" / "aaa-reference" / "summary.json")
-                            .read_text())["max_score"]) - 1
+    """What the reference earns: every point but the hidden check's, which fails by design
+    (its lesson's share of the lab: harness/weights.py)."""
+    summary = json.loads((batch["out"] / "students" / "aaa-reference" / "summary.json")
+                         .read_text())
+    hidden = sum(c["points"] for lab in summary["labs"] for c in lab["checks"] if c["hidden"])
+    return round(float(summary["max_score"]) - hidden, 2)
 
 
 # -- batch mode ------------------------------------------------------------------------------------
@@ -431,12 +434,12 @@ def test_grade_impl_scores_the_attack_honestly(gradings, student):
 @pytest.mark.parametrize("student", GRADESCOPE)
 def test_gradescope_writes_results_json_itself(gradings, student):
     """run_autograder's grader: results.json is the grader's, even after a planted one.
-    (Gradescope grades every lab: the labs a submission lacks are the skeletons, 0 points.)"""
+    (Gradescope grades every lab: a lab the submission has no folder for scores 0, saying so.)"""
     solo = solo_of(gradings, ("gradescope", student))
     done, results = solo["result"]["done"], solo["result"]["results"]
     data = json.loads(results.read_text())
     lab01 = [t for t in data["tests"] if LAB in t["tags"]]
-    expected = sum(t["max_score"] for t in lab01) if "reference" in student else 0
+    expected = round(sum(t["max_score"] for t in lab01), 2) if "reference" in student else 0
     assert lab01 and data["score"] == expected, done.stdout + done.stderr
     assert MARK not in results.read_text() and "planted" not in results.read_text()
     assert solo["left"] == []
