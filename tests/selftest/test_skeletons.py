@@ -44,7 +44,9 @@ def test_skeleton_fails_every_test_fast_naming_the_step(lab_name, skeleton_runs)
     assert not passed, f"the untouched skeleton of {lab_name} passes {passed}: a test that " \
                        "passes before the student writes anything checks nothing of theirs"
     slow = {name: round(t.duration, 2) for name, t in tests.items() if t.duration >= FAST}
-    assert not slow, f"these tests took {FAST} s or more to fail on the skeleton: {slow}"
+    assert not slow, f"these tests took {FAST} s or more to fail on the skeleton: {slow}\n" + \
+        "\n\n".join(f"{n}: failed at {tests[n].failed_at:.2f} s, step {tests[n].failed_step!r}\n"
+                     f"{tests[n].message[:2000]}" for n in slow)  # which wait took the time
     unnamed = [name for name, t in tests.items() if "TODO step" not in t.message]
     assert not unnamed, f"these failures do not name a TODO step: {unnamed}\n" + \
         "\n\n".join(tests[n].message[:1500] for n in unnamed[:2])
