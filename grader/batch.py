@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import programs, registry
-from harness.results import Grading, LabResult
+from harness.results import Grading, LabResult, Outcome
 
 from . import grade, render
 
@@ -113,7 +113,7 @@ def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float,
                              _tail(student_dir / "grading.log"))
         told = grading or Grading(f"socklab: {student}", "submission")
         finished = {r.lab for r in told.labs}
-        told.labs += [not_graded(lab, reason, options)
+        told.labs += [not_graded(lab, reason, options, the_submissions=bool(stopped))
                       for lab in options.labs or registry.names() if lab not in finished]
         told.about["note"] = reason
         told.elapsed = elapsed
@@ -123,9 +123,13 @@ def read_scores(student: str, student_dir: Path, stopped: str, elapsed: float,
                ("" if finished_normally else "grading failed"))
 
 
-def not_graded(lab: str, reason: str, options: BatchOptions) -> LabResult:
+def not_graded(lab: str, reason: str, options: BatchOptions,
+               the_submissions: bool = False) -> LabResult:
     """The lab's checks, each with its title and points, none run: pytest --collect-only
-    (the instructor's test modules only; nothing of the submission runs)."""
+    (the instructor's test modules only; nothing of the submission runs). the_submissions:
+    whether the submission caused it (its time limit: then each check failed, and the
+    platforms count the grading, as for any failure), or the grader did (it died: the tests
+    could not run, and the platforms say it is not the student's fault)."""
     tests_dirs = [programs.ROOT / "tests", *options.tests_dirs]
     result = LabResult(lab, error=reason)
     modules = grade.modules_for(lab, tests_dirs)
@@ -144,6 +148,10 @@ def not_graded(lab: str, reason: str, options: BatchOptions) -> LabResult:
             result.checks = grade.read_results(listed)
     for check in result.checks:
         check.message = reason
+        if the_submissions:
+            check.outcome = Outcome.FAILED
+    if the_submissions and result.checks:
+        result.error = ""
     return result
 
 

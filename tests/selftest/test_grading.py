@@ -147,6 +147,12 @@ def test_endless_loop_costs_only_its_own_points(batch_run):
     assert round(sum(t["max_score"] for t in aaron["tests"]), 2) == full_marks(out)
     feedback = (out / "students" / "aaron" / "feedback.txt").read_text()
     assert "time limit" in feedback, feedback
+    # its own loop used up the time: a grading like any other on every platform, not the
+    # grader's failure ("not your fault, costs no attempt")
+    student = out / "students" / "aaron"
+    prairielearn = json.loads((student / "prairielearn.json").read_text())
+    assert prairielearn["gradable"] is True, prairielearn["message"]
+    assert json.loads((student / "classroom.json").read_text())["status"] == "fail"
     # alice and the others were graded alongside it, and lost nothing
     assert float(rows["alice"][LAB]) == full_marks(out)
 
